@@ -1,0 +1,37 @@
+"""Shared fixtures: real MLflow stores in temporary directories, real subprocesses, real files."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_py(args, cwd, env=None, timeout=900, **kw) -> subprocess.CompletedProcess:
+    "Run `python <args>` in a subprocess and capture its output."
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    "Settings on a throw-away SQLite store (artifacts beside it), cache and log directories."
+    from sentiment_mlops.config import Settings
+    return Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", model_cache_dir=tmp_path / "cache",
+                    log_dir=tmp_path / "logs")
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory):
+    "A store with one small model (3,000-row sample) registered, staged and promoted to production."
+    from mlflow import MlflowClient
+    from sentiment_mlops.config import PRODUCTION, Settings
+    from sentiment_mlops.train import TrainParams, train
+    tmp = tmp_path_factory.mktemp("small_model")
+    s = Settings(tracking_uri=f"sqlite:///{tmp}/mlflow.db", model_cache_dir=tmp / "cache", log_dir=tmp / "logs",
+                 min_macro_f1=0.5)
+    result = train(TrainParams(sample_size=3000), s)
+    MlflowClient(s.tracking_uri).set_registered_model_alias(s.model_name, PRODUCTION, result.version)
+    return s, result
