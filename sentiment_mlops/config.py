@@ -18,7 +18,7 @@ STAGING = "staging"
 PRODUCTION = "production"
 DEFAULT_LABELS = ("negative", "neutral", "positive")
 
-# %% ../nbs/00_config.ipynb #9f1e3eaf
+# %% ../nbs/00_config.ipynb #ee45d38d
 def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentiment_mlops"
 
@@ -51,11 +51,13 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(10_000, ge=1, description="Longest text accepted, in characters")
     max_batch_items: int = Field(1_000, ge=1, description="Most texts accepted in one `/predict/batch` request")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body, checked before it is parsed")
+    predict_threads: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32,
+        description="Threads running the model in each worker (NumPy and SciPy release the GIL for much of the work; default: up to 2)")
     microbatch_max_size: int = Field(64, ge=1, description="Most single-text requests grouped into one model call")
     microbatch_max_wait_ms: float = Field(2.0, ge=0, le=1000, description="Longest a request waits for others to join its batch")
     admin_token: SecretStr | None = Field(None, description="Bearer token for `/admin/*`; admin endpoints are off when unset")
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (JSON list); CORS is off when empty")
-    reload_check_seconds: float = Field(0.0, ge=0, description="How often the API checks its alias for a new version (0 = never)")
+    reload_check_seconds: float = Field(30.0, ge=0, description="How often the API checks its alias for a new version (0 = never)")
     # --- monitoring ---------------------------------------------------------------------------
     log_dir: Path = Field(Path("logs"), description="Directory of the prediction log `predictions.jsonl`")
     log_privacy: Literal["full", "hash", "none"] = Field("hash",
@@ -94,7 +96,7 @@ def environ(**kw):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
-# %% ../nbs/00_config.ipynb #c3466fcf
+# %% ../nbs/00_config.ipynb #80ec9934
 def env_var(name: str) -> str:
     "The environment variable that sets field `name` of `Settings`."
     alias = Settings.model_fields[name].validation_alias
@@ -108,5 +110,6 @@ def settings_table() -> str:
         default = f.default_factory() if f.default_factory else f.default
         if isinstance(default, tuple): default = list(default)
         if name == "model_cache_dir": default = "~/.cache/sentiment_mlops/models"
+        if name == "predict_threads": default = "min(2, CPUs)"
         rows.append(f"| `{env_var(name)}` | `{default}` | {f.description} |")
     return "\n".join(rows)
