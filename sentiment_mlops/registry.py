@@ -4,24 +4,24 @@
 
 # %% auto #0
 __all__ = ['SIGNATURE', 'INPUT_EXAMPLE', 'client_for', 'artifact_root', 'ensure_experiment', 'version_tags', 'log_and_register',
-           'log_notebook']
+           'log_notebook', 'ModelUnavailable', 'parse_model_uri', 'LoadedModel', 'load_model', 'current_version']
 
-# %% ../nbs/03a_registry.ipynb #4543a45a
+# %% ../nbs/03a_registry.ipynb #39187eb9
+import os
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 import sentiment_mlops
 from .config import STAGING, Settings
-from .evaluate import flat_metrics
 
-# %% ../nbs/03a_registry.ipynb #4b21a88d
+# %% ../nbs/03a_registry.ipynb #948cc6d8
 SIGNATURE = ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=Schema([ColSpec("string")]))
 INPUT_EXAMPLE = pd.DataFrame({"text": ["@united thanks, the crew was wonderful!", "my flight is delayed again"]})
 
@@ -54,6 +54,7 @@ def _requirements() -> list[str]:
 
 def version_tags(metrics: dict, manifest: dict, params, floor: float, passed: bool) -> dict[str, str]:
     "The tags a registered version carries: key metrics, the data it was trained on, and its floor check."
+    from sentiment_mlops.evaluate import flat_metrics  # (lazy: the service needs this module, not matplotlib)
     tags = {k: f"{v:.6f}" for k, v in flat_metrics(metrics).items() if k in ("macro_f1", "accuracy", "log_loss", "brier", "ece")
             or k.startswith("f1_")}
     tags.update(data_sha256=manifest["data_sha256"], data_source=manifest["source"], train_rows=str(manifest["train_rows"]),
@@ -61,9 +62,10 @@ def version_tags(metrics: dict, manifest: dict, params, floor: float, passed: bo
                 quality_floor=f"{floor:.4f}", quality_floor_passed=str(passed).lower())
     return tags
 
-# %% ../nbs/03a_registry.ipynb #930a9981
+# %% ../nbs/03a_registry.ipynb #1a33a9e7
 def log_and_register(pipe, params, ds, split, evaluation, settings: Settings, floor: float, extra_files=()):
     "Log a run (params, metrics, artifacts, model) and, once it finished, register and maybe stage its model."
+    from sentiment_mlops.evaluate import flat_metrics
     from sentiment_mlops.model import TRUSTED_TYPES
     m = evaluation.metrics
     with mlflow.start_run(experiment_id=ensure_experiment(settings), run_name=f"{params.model}-{split.manifest['data_sha256'][:8]}") as run:
@@ -93,3 +95,132 @@ def log_and_register(pipe, params, ds, split, evaluation, settings: Settings, fl
 def log_notebook(run_id: str, path, tracking_uri: str | None = None):
     "Attach an executed notebook to run `run_id` (under `notebook/`)."
     MlflowClient(tracking_uri=tracking_uri).log_artifact(run_id, str(path), artifact_path="notebook")
+
+# %% ../nbs/03a_registry.ipynb #db4a2dba
+import json
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+
+class ModelUnavailable(RuntimeError):
+    "No model can be loaded: the alias is not set, the version is broken, or the registry is down with nothing cached."
+
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    "`(name, alias, version)` of `models:/<name>@<alias>` or `models:/<name>/<version>`."
+    m = _URI.match(uri)
+    if not m: raise ValueError(f"unsupported model URI {uri!r}: use models:/<name>@<alias> or models:/<name>/<version>")
+    return m["name"], m["alias"], m["version"]
+
+# %% ../nbs/03a_registry.ipynb #9fc28339
+@dataclass
+class LoadedModel:
+    "A model ready to serve: the pipeline and what it is (name, version, run, tags) and where it came from."
+    pipeline: object
+    name: str
+    version: str
+    alias: str | None
+    run_id: str
+    tags: dict
+    source: str  # "registry" or "cache"
+    path: Path
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def labels(self) -> list[str]: return [str(c) for c in self.pipeline.classes_]
+
+    def info(self) -> dict:
+        "What `/model` reports."
+        metrics = {k: float(v) for k, v in self.tags.items() if k in ("macro_f1", "accuracy", "log_loss", "brier", "ece") or k.startswith("f1_")}
+        return {"name": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id, "source": self.source,
+                "labels": self.labels, "metrics": metrics, "data_sha256": self.tags.get("data_sha256"),
+                "data_source": self.tags.get("data_source"), "loaded_at": self.loaded_at}
+
+def _write_json_atomic(path: Path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+def _cached(settings: Settings, name: str, version: str) -> Path:
+    return Path(settings.model_cache_dir) / name / "versions" / str(version)
+
+def _load_cached(settings, name, version, alias, source) -> LoadedModel:
+    from sentiment_mlops.model import load_pipeline
+    d = _cached(settings, name, version)
+    info = json.loads((d / "version.json").read_text())
+    return LoadedModel(load_pipeline(d / "model"), name, str(version), alias, info.get("run_id", ""), info.get("tags", {}), source, d)
+
+def _download(settings: Settings, client: MlflowClient, mv) -> Path:
+    "Download version `mv` into the cache atomically, after checking that it loads."
+    from sentiment_mlops.model import load_pipeline
+    final = _cached(settings, mv.name, mv.version)
+    if (final / "version.json").exists(): return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=final.parent))
+    try:
+        got = mlflow.artifacts.download_artifacts(artifact_uri=client.get_model_version_download_uri(mv.name, mv.version),
+                                                  dst_path=str(tmp / "download"), tracking_uri=settings.tracking_uri)
+        os.rename(got, tmp / "model")
+        load_pipeline(tmp / "model")  # refuse a broken or untrusted version before it enters the cache
+        (tmp / "version.json").write_text(json.dumps({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
+                                                      "tags": dict(mv.tags), "downloaded_at": time.time()}, indent=1))
+        try: os.rename(tmp, final)
+        except OSError:  # another worker cached it first
+            if not (final / "version.json").exists(): raise
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+def _unreachable(e: Exception) -> bool:
+    "Whether `e` means the registry could not be reached, rather than that it answered no."
+    if isinstance(e, RestException): return False  # the tracking server answered
+    if isinstance(e, MlflowException):
+        return any(s in str(e) for s in ("API request to", "Connection", "unable to open database", "timed out"))
+    return True  # network, database driver and file-system errors
+
+def load_model(settings: Settings, uri: str | None = None) -> LoadedModel:
+    "Load the model at `uri` (default: the settings' serving URI) from the registry, or from the cache when it is down."
+    name, alias, version = parse_model_uri(uri or settings.serving_uri)
+    aliases = [alias] + ([settings.fallback_alias] if alias and settings.fallback_alias and settings.fallback_alias != alias else [])
+    client = client_for(settings)
+    try:
+        if version is not None: mv = client.get_model_version(name, version)
+        else:
+            for i, a in enumerate(aliases):
+                try: mv = client.get_model_version_by_alias(name, a); alias = a; break
+                except MlflowException as e:
+                    if _unreachable(e): raise
+                    if i == len(aliases) - 1:
+                        raise ModelUnavailable(f"no version of {name} has the alias {' or '.join(aliases)}: "
+                                               f"train one and promote it (python -m sentiment_mlops.registry promote)") from None
+        _download(settings, client, mv)
+    except ModelUnavailable: raise
+    except Exception as e:
+        if not _unreachable(e): raise ModelUnavailable(f"cannot load {uri or settings.serving_uri}: {e}") from e
+        for a in aliases if version is None else []:  # registry down: what did the alias point at last time?
+            pointer = Path(settings.model_cache_dir) / name / "aliases" / f"{a}.json"
+            if pointer.exists():
+                cached = json.loads(pointer.read_text())["version"]
+                if (_cached(settings, name, cached) / "version.json").exists(): return _load_cached(settings, name, cached, a, "cache")
+        if version is not None and (_cached(settings, name, version) / "version.json").exists():
+            return _load_cached(settings, name, version, None, "cache")
+        raise ModelUnavailable(f"the registry at {settings.tracking_uri} is unreachable ({type(e).__name__}) and no copy of "
+                               f"{uri or settings.serving_uri} is cached in {settings.model_cache_dir}") from e
+    if alias: _write_json_atomic(Path(settings.model_cache_dir) / name / "aliases" / f"{alias}.json",
+                                 {"version": str(mv.version), "resolved_at": time.time()})
+    return _load_cached(settings, name, str(mv.version), alias, "registry")
+
+def current_version(settings: Settings, uri: str | None = None) -> str | None:
+    "The version `uri`'s alias (or its fallback) points at now, or `None` if unset; raises if the registry is down."
+    name, alias, version = parse_model_uri(uri or settings.serving_uri)
+    if version is not None: return version
+    client = client_for(settings)
+    for a in [alias] + ([settings.fallback_alias] if settings.fallback_alias else []):
+        try: return str(client.get_model_version_by_alias(name, a).version)
+        except MlflowException as e:
+            if _unreachable(e): raise
+    return None
