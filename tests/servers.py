@@ -1,0 +1,85 @@
+"""Real servers for tests: the API (`python -m sentiment_mlops.serve`) and an MLflow tracking server, on 127.0.0.1."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, status=(200,), timeout=60, proc=None) -> httpx.Response:
+    t0 = time.time()
+    while True:
+        if proc is not None and proc.poll() is not None: raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            r = httpx.get(url, timeout=2)
+            if r.status_code in status: return r
+        except httpx.HTTPError: pass
+        if time.time() - t0 > timeout: raise TimeoutError(f"{url} not answering {status} after {timeout}s")
+        time.sleep(0.1)
+
+
+class Server:
+    "A running subprocess serving HTTP at `url`; its output goes to `log`."
+    def __init__(self, proc, url, log: Path): self.proc, self.url, self.log = proc, url, log
+    def output(self) -> str: return self.log.read_text(errors="replace")
+    def get(self, path, **kw): return httpx.get(self.url + path, timeout=30, **kw)
+    def post(self, path, **kw): return httpx.post(self.url + path, timeout=30, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try: self.proc.wait(timeout)
+            except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+        return self.proc.returncode
+
+
+@contextmanager
+def api_server(tmp_path: Path, env: dict, args=(), wait="/health", name="api"):
+    "Run `python -m sentiment_mlops.serve` with `env` on a free port; yields a `Server`, stops it with SIGTERM."
+    port = free_port()
+    log = tmp_path / f"{name}-{port}.log"
+    full_env = {**os.environ, "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": str(port), **{k: str(v) for k, v in env.items()}}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "sentiment_mlops.serve", *map(str, args)], env=full_env,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    server = Server(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        if wait: wait_for(server.url + wait, proc=proc)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def mlflow_server(tmp_path: Path, backend_uri: str | None = None, port: int | None = None, name="mlflow"):
+    "Run `mlflow server` (SQLite backend in `tmp_path` unless given) with proxied artifacts; yields a `Server`."
+    port = port or free_port()
+    backend_uri = backend_uri or f"sqlite:///{tmp_path}/server.db"
+    log = tmp_path / f"{name}-{port}.log"
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with open(log, "a") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", "1", "--backend-store-uri", backend_uri,
+                                 "--artifacts-destination", str(tmp_path / "server-artifacts"),
+                                 "--allowed-hosts", f"127.0.0.1:{port},localhost:{port}"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
+    server = Server(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_for(server.url + "/health", proc=proc, timeout=90)
+        yield server
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try: proc.wait(30)
+            except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()

@@ -1,0 +1,53 @@
+"""Issue 3: a real headless Chromium (Debian's, driven by Playwright) uses the web page."""
+import os
+import shutil
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from servers import api_server
+from test_serve import env_for
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}: run scripts/system-deps.sh (or set CHROMIUM_PATH)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def test_typing_a_text_shows_its_label(browser, small_model, tmp_path):
+    s, result = small_model
+    with api_server(tmp_path, env_for(s, tmp_path), wait="/ready") as api:
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 422" not in m.text else None)
+        page.goto(api.url + "/")
+        page.wait_for_function("document.getElementById('model').textContent.includes('version')")
+        assert f"version {result.version}" in page.text_content("#model")
+
+        page.fill("#text", "I love this airline, the crew was wonderful!")
+        page.click("#go")
+        page.wait_for_selector("#result:not([hidden])")
+        assert page.text_content("#label") == "positive"
+        assert page.locator("#bars .row").count() == 3
+        page.screenshot(path=str(tmp_path / "predict.png"), full_page=True)
+
+        page.fill("#text", "   ")
+        page.click("#go")
+        page.wait_for_function("document.getElementById('error').textContent.length > 0")
+        assert "empty" in page.text_content("#error")
+
+        page.click("#batch")
+        page.wait_for_selector("#batch-table:not([hidden])")
+        assert page.locator("#batch-rows tr").count() == 3
+        page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
+        assert (tmp_path / "predict.png").stat().st_size > 5_000
+        assert not errors, errors  # no script errors, no CSP violations, no missing resources (only the deliberate 422)
