@@ -22,7 +22,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 from sklearn.utils.validation import check_is_fitted
 
-# %% ../nbs/01a_model.ipynb #82be3274
+# %% ../nbs/01a_model.ipynb #a35ba321
 _HASH_BASE = np.uint64(0x100000001B3)
 
 def ngram_hashes(codes: np.ndarray, n: int) -> np.ndarray:
@@ -38,7 +38,7 @@ def _code_points(s: str) -> np.ndarray:
 class TfidfFeatures(TfidfVectorizer):
     "A `TfidfVectorizer` with a faster `transform` whose vocabulary is saved as two arrays, not a dict."
     def _char_table(self):
-        "Sorted hashes of the vocabulary's n-grams and their columns (computed once per vocabulary; `None` on a collision)."
+        "A hash table (`pd.Index`) of the vocabulary's n-gram hashes, position = column (once per vocabulary; `None` on a collision)."
         cached = self.__dict__.get("_table")
         if cached is not None and cached[0] is self.vocabulary_: return cached[1]
         terms = sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)
@@ -46,14 +46,14 @@ class TfidfFeatures(TfidfVectorizer):
         by_len = {}
         for i, t in enumerate(terms): by_len.setdefault(len(t), []).append(i)
         for n, ids in by_len.items(): hashes[ids] = ngram_hashes(_code_points("".join(terms[i] for i in ids)), n)[::n]
-        order = np.argsort(hashes)
-        table = (hashes[order], order) if len(np.unique(hashes)) == len(hashes) else None
+        import pandas as pd  # (its hash table: a lookup is O(1), against O(log n) for a binary search)
+        table = pd.Index(hashes)
+        if not table.is_unique: table = None
         self.__dict__["_table"] = (self.vocabulary_, table)
         return table
 
     def _char_wb_counts(self, docs, table) -> sp.csr_matrix:
         "Counts of the vocabulary's `char_wb` n-grams in `docs`, computed on arrays of code points."
-        hashes, columns = table
         words, per_doc = [], []
         for d in docs:
             ws = d.lower().split(); per_doc.append(len(ws)); words.extend(ws)
@@ -67,9 +67,9 @@ class TfidfFeatures(TfidfVectorizer):
             h = ngram_hashes(codes, n)
             inside = word_at[:len(h)] == word_at[n - 1:]  # windows that do not cross a word boundary
             h, first = h[inside], word_at[:len(h)][inside]
-            i = np.minimum(np.searchsorted(hashes, h), len(hashes) - 1)
-            hit = hashes[i] == h
-            rows.append(doc_of_word[first[hit]]); cols.append(columns[i[hit]])
+            j = table.get_indexer(h)
+            hit = j >= 0
+            rows.append(doc_of_word[first[hit]]); cols.append(j[hit])
         return sp.csr_matrix((np.ones(sum(map(len, rows))), (np.concatenate(rows), np.concatenate(cols))),
                              shape=(len(docs), len(self.vocabulary_)))
 
