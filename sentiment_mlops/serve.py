@@ -7,8 +7,9 @@ __all__ = ['log', 'EXAMPLE_TEXTS', 'LATENCY_BUCKETS', 'PAGE_STYLE', 'PAGE_SCRIPT
            'ModelRef', 'PredictResponse', 'BatchResponse', 'request_models', 'MicroBatcher', 'Metrics', 'Service',
            'ModelNotReady', 'predict_texts_warmup', 'BodyLimit', 'Observe', 'render_page', 'create_app', 'main']
 
-# %% ../nbs/04_serve.ipynb #59036d88
+# %% ../nbs/04_serve.ipynb #64b4df7f
 import asyncio
+import gc
 import hashlib
 import hmac
 import logging
@@ -186,7 +187,7 @@ class Metrics:
             return generate_latest(r)
         return generate_latest(self.registry)
 
-# %% ../nbs/04_serve.ipynb #7e9df6e3
+# %% ../nbs/04_serve.ipynb #913241fe
 class Service:
     "What a running app holds: settings, the served model, batcher, executors, metrics, errors, log hook."
     def __init__(self, settings: Settings, log_sink: Callable | None = None):
@@ -230,6 +231,7 @@ class Service:
 
     def _install(self, new):
         old = self.model
+        gc.freeze()  # the model's objects are long-lived: keep them out of the collector's full passes (300 ms pauses)
         self.model = new  # the switch: one reference assignment
         if old is not None and old.version != new.version: self.metrics.model_info.labels(old.name, old.version).set(0)
         self.metrics.model_info.labels(new.name, new.version).set(1)
@@ -255,26 +257,43 @@ class Service:
                 log.info("serving %s version %s (%s, %s)", new.name, new.version, new.source, reason)
             return {"previous": before, "version": self.model.version, "changed": before != new.version, "source": new.source}
 
-    async def watch(self):
-        "Load the model when the app starts, then follow the alias: retry until loaded, reload when it moves."
-        from sentiment_mlops.registry import current_version
+    async def start_from_cache(self) -> bool:
+        "Serve the cached copy of what the alias pointed at last time, if there is one (fast: no MLflow import or call)."
+        from sentiment_mlops.registry import load_from_cache
         loop = asyncio.get_running_loop()
+        try: cached = await loop.run_in_executor(self.load_pool, load_from_cache, self.settings)
+        except Exception as e:
+            self.record_error("model cache", e); return False
+        if cached is None: return False
+        await loop.run_in_executor(self.load_pool, predict_texts_warmup, cached)
+        self._install(cached)
+        log.info("serving cached %s version %s; confirming with the registry", cached.name, cached.version)
+        return True
+
+    async def check_alias(self):
+        "Ask the registry where the alias points now; load that version if it is not the one served."
+        from sentiment_mlops.registry import current_version
+        try:
+            latest = await asyncio.get_running_loop().run_in_executor(self.load_pool, current_version, self.settings)
+            self.registry_ok, self.registry_checked = True, time.time()
+            gc.freeze()  # (the first check imports MLflow: its modules are long-lived too)
+        except Exception as e:
+            self.registry_ok, self.registry_checked = False, time.time()
+            self.record_error("alias check", e); return
+        if latest is not None and latest != self.model.version:
+            try: await self.load(f"alias moved to version {latest}")
+            except Exception: pass  # recorded by `load`; the old version keeps serving
+
+    async def watch(self):
+        "Start serving (from the cache if possible, else the registry), then follow the alias: reload when it moves."
         interval = self.settings.reload_check_seconds
-        while True:
-            if self.model is None:
-                try: await self.load("start-up")
-                except Exception: pass
-                await asyncio.sleep(min(interval or 5, 5) if self.model is None else interval or 0)
-                if self.model is not None and not interval: return  # loaded, and no alias following configured
-                continue
-            try:
-                latest = await loop.run_in_executor(self.load_pool, current_version, self.settings)
-                self.registry_ok, self.registry_checked = True, time.time()
-                if latest is not None and latest != self.model.version: await self.load(f"alias moved to version {latest}")
-            except Exception as e:
-                self.registry_ok, self.registry_checked = False, time.time()
-                self.record_error("alias check", e)
+        if await self.start_from_cache(): await self.check_alias()
+        while self.model is None:  # nothing cached: retry the registry until a version can be loaded
+            try: await self.load("start-up")
+            except Exception: await asyncio.sleep(min(interval or 5, 5))
+        while interval:
             await asyncio.sleep(interval)
+            await self.check_alias()
 
 class ModelNotReady(RuntimeError):
     "Raised by the hot path before a model is loaded."

@@ -29,6 +29,15 @@ def wait_for(url: str, status=(200,), timeout=60, proc=None) -> httpx.Response:
         time.sleep(0.1)
 
 
+def wait_until(fn, timeout: float = 30, every: float = 0.2):
+    "Poll `fn` until it returns something truthy; return that."
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if got := fn(): return got
+        time.sleep(every)
+    raise TimeoutError(f"condition not met in {timeout}s")
+
+
 class Server:
     "A running subprocess serving HTTP at `url`; its output goes to `log`."
     def __init__(self, proc, url, log: Path): self.proc, self.url, self.log = proc, url, log

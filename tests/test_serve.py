@@ -7,7 +7,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from servers import api_server, mlflow_server, wait_for
+from servers import api_server, mlflow_server, wait_for, wait_until
 from sentiment_mlops.config import PRODUCTION, STAGING, Settings
 from sentiment_mlops.train import TrainParams, train
 
@@ -216,7 +216,7 @@ def test_restart_works_from_the_cache_when_the_tracking_server_is_down(tmp_path)
     with api_server(tmp_path, env_for(s, tmp_path), wait="/ready") as api:
         m = api.get("/model").json()
         assert (m["version"], m["source"]) == (v.version, "cache")
-        h = api.get("/health").json()
+        h = wait_until(lambda: (r := api.get("/health").json())["registry"]["checked_at"] and r)  # checked in the background
         assert h["registry"]["reachable"] is False and "model registry unreachable" in h["problems"]
         assert api.post("/predict", json={"text": "great crew"}).status_code == 200
 
