@@ -1,0 +1,72 @@
+"""Throughput and latency of `python -m sentiment_mlops.serve` against `mlflow models serve`, same model, same load.
+
+    python benchmarks/serve_vs_mlflow.py [--tracking-uri URI] [--seconds 10] [--connections 16]
+
+Both servers serve SentimentAnalysisModel@production (the default full-corpus model, trained first if the
+store has none) on 127.0.0.1; wrk drives each for `--seconds` per point, single texts and batches of 256.
+Bars (issue 3): single-text requests/s >= 4x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x.
+"""
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from common import body, free_port, post, production_store, settled, start, stop, test_texts, wrk
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tracking-uri"); ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16); ap.add_argument("--batch", type=int, default=256)
+    a = ap.parse_args()
+    uri = production_store(a.tracking_uri)
+    texts = test_texts()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    env = {"MLFLOW_TRACKING_URI": uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp / "cache"), "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    p_ml, p_us = free_port(), free_port()
+    mlf, t_ml = start([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/SentimentAnalysisModel@production",
+                       "--env-manager", "local", "-h", "127.0.0.1", "-p", str(p_ml)], env, tmp / "mlflow.log",
+                      f"http://127.0.0.1:{p_ml}/ping")
+    ours, t_us = start([sys.executable, "-m", "sentiment_mlops.serve", "--port", str(p_us)], env, tmp / "ours.log",
+                       f"http://127.0.0.1:{p_us}/ready")
+    try:
+        settled(ours.url)  # steady state: the background registry check (and its MLflow import) is done
+        probe = texts[:8]
+        a_lab = [p["label"] for p in post(f"{ours.url}/predict/batch", {"texts": probe}).json()["predictions"]]
+        b_lab = post(f"{mlf.url}/invocations", {"dataframe_records": [{"text": t} for t in probe]}).json()["predictions"]
+        assert a_lab == b_lab, (a_lab, b_lab)  # same model, same answers
+
+        single_ours = [body({"text": t}) for t in texts]
+        single_ml = [body({"dataframe_records": [{"text": t}]}) for t in texts]
+        batches = [texts[i:i + a.batch] for i in range(0, len(texts) - a.batch + 1, a.batch)]
+        batch_ours = [body({"texts": b}) for b in batches]
+        batch_ml = [body({"dataframe_records": [{"text": t} for t in b]}) for b in batches]
+
+        rows = []
+        for name, path_o, bo, path_m, bm, per in [
+                ("single text", "/predict", single_ours, "/invocations", single_ml, 1),
+                (f"batch of {a.batch}", "/predict/batch", batch_ours, "/invocations", batch_ml, a.batch)]:
+            conns = a.connections if per == 1 else 4
+            wrk(ours.url, path_o, bo, 2, conns); wrk(mlf.url, path_m, bm, 2, conns)  # warm both up
+            o = wrk(ours.url, path_o, bo, a.seconds, conns)
+            m = wrk(mlf.url, path_m, bm, a.seconds, conns)
+            rows.append((name, conns, per, o, m))
+        print(f"\nsame model (SentimentAnalysisModel@production), 127.0.0.1, wrk {a.seconds} s per point")
+        print(f"start-up to ready: sentiment_mlops {t_us:.1f} s, mlflow models serve {t_ml:.1f} s\n")
+        print(f"{'load':<16}{'clients':>8} | {'sentiment_mlops':>32} | {'mlflow models serve':>32} | ratio")
+        for name, conns, per, o, m in rows:
+            unit = "req/s" if per == 1 else "texts/s"
+            fmt = lambda r: f"{r['rps'] * per:9.0f} {unit:<7} p50 {r['p50']:6.1f} ms p99 {r['p99']:6.1f} ms"
+            print(f"{name:<16}{conns:>8} | {fmt(o)} | {fmt(m)} | {o['rps'] / m['rps']:.2f}x")
+            for who, r in (("sentiment_mlops", o), ("mlflow", m)):
+                if r["non2xx"] or r["socket_errors"]: print(f"  ! {who}: {r['non2xx']} non-2xx, {r['socket_errors']} socket errors")
+        single, batch = rows[0], rows[1]
+        print("\nbars: single req/s >= 4x MLflow: {}; p99 <= 25 ms: {}; batch texts/s >= 1.5x MLflow: {}".format(
+            "PASS" if single[3]["rps"] >= 4 * single[4]["rps"] else "FAIL", "PASS" if single[3]["p99"] <= 25 else "FAIL",
+            "PASS" if batch[3]["rps"] >= 1.5 * batch[4]["rps"] else "FAIL"))
+    finally:
+        stop(ours); stop(mlf)
+
+
+if __name__ == "__main__":
+    main()
