@@ -12,7 +12,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # benchmarks reuse the tests' server helpers
-from servers import Server, free_port, wait_for  # noqa: E402
+from servers import Server, free_port, wait_for  # noqa: E402,F401 (free_port is re-exported)
 
 
 def production_store(tracking_uri: str | None) -> str:

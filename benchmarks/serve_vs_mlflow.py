@@ -56,7 +56,7 @@ def main():
         print(f"{'load':<16}{'clients':>8} | {'sentiment_mlops':>32} | {'mlflow models serve':>32} | ratio")
         for name, conns, per, o, m in rows:
             unit = "req/s" if per == 1 else "texts/s"
-            fmt = lambda r: f"{r['rps'] * per:9.0f} {unit:<7} p50 {r['p50']:6.1f} ms p99 {r['p99']:6.1f} ms"
+            fmt = lambda r, per=per, unit=unit: f"{r['rps'] * per:9.0f} {unit:<7} p50 {r['p50']:6.1f} ms p99 {r['p99']:6.1f} ms"
             print(f"{name:<16}{conns:>8} | {fmt(o)} | {fmt(m)} | {o['rps'] / m['rps']:.2f}x")
             for who, r in (("sentiment_mlops", o), ("mlflow", m)):
                 if r["non2xx"] or r["socket_errors"]: print(f"  ! {who}: {r['non2xx']} non-2xx, {r['socket_errors']} socket errors")

@@ -7,7 +7,7 @@ __all__ = ['log', 'EXAMPLE_TEXTS', 'LATENCY_BUCKETS', 'PAGE_STYLE', 'PAGE_SCRIPT
            'ModelRef', 'PredictResponse', 'BatchResponse', 'request_models', 'MicroBatcher', 'Metrics', 'Service',
            'ModelNotReady', 'predict_texts_warmup', 'BodyLimit', 'Observe', 'render_page', 'create_app', 'main']
 
-# %% ../nbs/04_serve.ipynb #64b4df7f
+# %% ../nbs/04_serve.ipynb #a64ac0a3
 import asyncio
 import gc
 import hashlib
@@ -21,9 +21,9 @@ import time
 import unicodedata
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Callable
 
 import numpy as np
 import orjson
@@ -187,7 +187,7 @@ class Metrics:
             return generate_latest(r)
         return generate_latest(self.registry)
 
-# %% ../nbs/04_serve.ipynb #913241fe
+# %% ../nbs/04_serve.ipynb #f8c658e7
 class Service:
     "What a running app holds: settings, the served model, batcher, executors, metrics, errors, log hook."
     def __init__(self, settings: Settings, log_sink: Callable | None = None):
@@ -282,7 +282,7 @@ class Service:
             self.record_error("alias check", e); return
         if latest is not None and latest != self.model.version:
             try: await self.load(f"alias moved to version {latest}")
-            except Exception: pass  # recorded by `load`; the old version keeps serving
+            except Exception: pass  # noqa: S110 (recorded by `load`; the old version keeps serving)
 
     async def watch(self):
         "Start serving (from the cache if possible, else the registry), then follow the alias: reload when it moves."
