@@ -18,7 +18,7 @@ STAGING = "staging"
 PRODUCTION = "production"
 DEFAULT_LABELS = ("negative", "neutral", "positive")
 
-# %% ../nbs/00_config.ipynb #ee45d38d
+# %% ../nbs/00_config.ipynb #aa1a7d6c
 def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentiment_mlops"
 
@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     reload_check_seconds: float = Field(30.0, ge=0, description="How often the API checks its alias for a new version (0 = never)")
     # --- monitoring ---------------------------------------------------------------------------
     log_dir: Path = Field(Path("logs"), description="Directory of the prediction log `predictions.jsonl`")
+    log_predictions: bool = Field(True, description="Whether the API writes the prediction log")
     log_privacy: Literal["full", "hash", "none"] = Field("hash",
         description="What the prediction log keeps of a text: `full` text, a keyed SHA-256 `hash`, or `none`")
     log_hash_key: SecretStr | None = Field(None, description="Key of the HMAC used by `log_privacy=hash` (plain SHA-256 when unset)")

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['TOKEN_PATTERN', 'MODEL_FAMILIES', 'TRUSTED_TYPES', 'ngram_hashes', 'TfidfFeatures', 'text_features',
-           'DomainMixtureClassifier', 'build_pipeline', 'predict_texts', 'UntrustedModelError', 'load_pipeline']
+           'DomainMixtureClassifier', 'build_pipeline', 'word_features', 'predict_texts', 'UntrustedModelError',
+           'load_pipeline']
 
 # %% ../nbs/01a_model.ipynb #2f4a37e2
 from pathlib import Path
@@ -202,7 +203,14 @@ def build_pipeline(family: str = "domain_lr", C: float = 2.0, expert_weight: flo
     else: raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(MODEL_FAMILIES)}")
     return Pipeline([("features", ColumnTransformer([("text", features, "text")])), ("clf", clf)])
 
-# %% ../nbs/01a_model.ipynb #b0083fed
+# %% ../nbs/01a_model.ipynb #93edd807
+def word_features(pipe: Pipeline) -> TfidfVectorizer | None:
+    "The word-level TF-IDF step of a fitted pipeline (its tokenizer and vocabulary), `None` if it has none."
+    features = pipe.named_steps["features"].named_transformers_["text"]
+    for _, t in features.transformer_list if isinstance(features, FeatureUnion) else [("word", features)]:
+        if isinstance(t, TfidfVectorizer) and t.analyzer == "word": return t
+    return None
+
 def predict_texts(pipe: Pipeline, texts: list[str]) -> np.ndarray:
     "Class probabilities of `texts` (a list of strings), bypassing the DataFrame column selection."
     features = pipe.named_steps["features"].named_transformers_["text"]
