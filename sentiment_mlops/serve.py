@@ -187,7 +187,7 @@ class Metrics:
             return generate_latest(r)
         return generate_latest(self.registry)
 
-# %% ../nbs/04_serve.ipynb #f8c658e7
+# %% ../nbs/04_serve.ipynb #902f3844
 class Service:
     "What a running app holds: settings, the served model, batcher, executors, metrics, errors, log hook."
     def __init__(self, settings: Settings, log_sink: Callable | None = None):
@@ -199,6 +199,7 @@ class Service:
         self.batcher = MicroBatcher(self.predict_texts, self.predict_pool, settings.microbatch_max_size,
                                     settings.microbatch_max_wait_ms / 1000, settings.predict_threads, self.metrics.batch_size.observe)
         self.errors = deque(maxlen=20)
+        self.monitor = None  # a `Monitor`, made at start-up
         self.registry_ok, self.registry_checked = None, None
         self._reload_lock = None
 
@@ -444,7 +445,7 @@ def render_page() -> str:
 <table id="batch-table" hidden><thead><tr><th>Text</th><th>Label</th><th>Confidence</th></tr></thead><tbody id="batch-rows"></tbody></table>
 </main><script>{PAGE_SCRIPT}</script></body></html>"""
 
-# %% ../nbs/04_serve.ipynb #9072cfaf
+# %% ../nbs/04_serve.ipynb #ed5719d5
 def _require_admin(settings: Settings):
     token = settings.admin_token.get_secret_value().encode()
     def check(request: Request):
@@ -469,10 +470,16 @@ def create_app(settings: Settings | None = None, log_sink: Callable | None = Non
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     PredictRequest, BatchRequest = request_models(settings.max_text_chars, settings.max_batch_items)
     svc = Service(settings, log_sink)
+    monitor_pool = ThreadPoolExecutor(1, thread_name_prefix="monitor")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from sentiment_mlops.monitor import Monitor, PredictionLog, oov_rates
         app.state.svc = svc
+        if svc.log_sink is None and settings.log_predictions:
+            svc.log_sink = PredictionLog.from_settings(settings, oov=oov_rates, on_written=svc.metrics.log_written.inc,
+                                                       on_failed=svc.metrics.log_failures.inc)
+        svc.monitor = Monitor(settings)
         svc._reload_lock = asyncio.Lock()
         svc.batcher.start()
         watcher = asyncio.get_running_loop().create_task(svc.watch())
@@ -482,6 +489,7 @@ def create_app(settings: Settings | None = None, log_sink: Callable | None = Non
             await svc.batcher.stop()
             if svc.log_sink is not None and hasattr(svc.log_sink, "close"): svc.log_sink.close()
             svc.predict_pool.shutdown(wait=True); svc.load_pool.shutdown(wait=False, cancel_futures=True)
+            monitor_pool.shutdown(wait=False, cancel_futures=True)
             if os.environ.get("PROMETHEUS_MULTIPROC_DIR"): multiprocess.mark_process_dead(os.getpid())
 
     app = FastAPI(title="sentiment_mlops", version=__import__("sentiment_mlops").__version__, lifespan=lifespan,
@@ -578,6 +586,17 @@ def create_app(settings: Settings | None = None, log_sink: Callable | None = Non
     async def metrics():
         "Prometheus metrics (all workers)."
         return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/monitoring/stats", tags=["monitoring"])
+    async def monitoring_stats():
+        "Statistics of the recent window of the prediction log (cached for `SENTIMENT_MONITOR_CACHE_SECONDS`)."
+        return await asyncio.get_running_loop().run_in_executor(monitor_pool, svc.monitor.stats)
+
+    @app.get("/monitoring/drift", tags=["monitoring"], responses={503: {"description": "No model loaded yet"}})
+    async def monitoring_drift():
+        "Drift of the recent window against the served model's reference profile: verdict, reasons, every test."
+        model = svc.snapshot()
+        return await asyncio.get_running_loop().run_in_executor(monitor_pool, svc.monitor.drift, model)
 
     if settings.admin_token is not None:
         @app.post("/admin/reload", tags=["admin"], dependencies=[Depends(_require_admin(settings))])

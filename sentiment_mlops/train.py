@@ -5,11 +5,14 @@
 # %% auto #0
 __all__ = ['TrainParams', 'TrainResult', 'fit_pipeline', 'train', 'main']
 
-# %% ../nbs/02_train.ipynb #a48d32f6
+# %% ../nbs/02_train.ipynb #4bb2ce81
+import json
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -19,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .config import STAGING, Settings
 from .data import DataError, load_dataset, split_dataset
+from .monitor import build_reference
 
 # %% ../nbs/02_train.ipynb #1894153c
 class TrainParams(BaseModel):
@@ -69,7 +73,7 @@ class TrainResult:
                          + (f"; alias {STAGING} -> version {self.version}" if self.staged else "; below the quality floor: not staged"))
         return "\n".join(lines)
 
-# %% ../nbs/02_train.ipynb #f4a1ea4b
+# %% ../nbs/02_train.ipynb #716766d3
 def fit_pipeline(params: TrainParams, train_df: pd.DataFrame):
     "Fit the pipeline of `params.model` on a training frame (`text`, `label`, optional `domain`)."
     from sentiment_mlops.model import build_pipeline
@@ -102,7 +106,11 @@ def train(params: TrainParams | None = None, settings: Settings | None = None, *
         steps.update(); steps.set_description("log to MLflow" + (" and register" if params.register_model else ""))
         mlflow.set_tracking_uri(settings.tracking_uri)
         if settings.registry_uri: mlflow.set_registry_uri(settings.registry_uri)
-        run_id, version, staged = log_and_register(pipe, params, ds, split, evaluation, settings, floor)
+        ref = build_reference(pipe, split.test["text"].tolist(), evaluation.proba, settings.labels, split.test["label"])
+        with tempfile.TemporaryDirectory() as d:  # (logged with the model: what "normal" looks like, for drift checks)
+            (Path(d) / "reference.json").write_text(json.dumps(ref))
+            run_id, version, staged = log_and_register(pipe, params, ds, split, evaluation, settings, floor,
+                                                       extra_files=[Path(d) / "reference.json"])
         steps.update(2); steps.set_description("done")
     return TrainResult(run_id, evaluation.metrics, split.manifest, version, staged, settings.tracking_uri, settings.model_name)
 

@@ -57,6 +57,7 @@ class Server:
 def api_server(tmp_path: Path, env: dict, args=(), wait="/health", name="api"):
     "Run `python -m sentiment_mlops.serve` with `env` on a free port; yields a `Server`, stops it with SIGTERM."
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / f"{name}-{port}.log"
     full_env = {**os.environ, "SENTIMENT_HOST": "127.0.0.1", "SENTIMENT_PORT": str(port), **{k: str(v) for k, v in env.items()}}
     with open(log, "w") as out:
