@@ -1,0 +1,46 @@
+"""Issue 6: several uvicorn workers — Prometheus metrics summed across workers, and every worker following a promotion."""
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from mlflow import MlflowClient
+
+from servers import api_server, wait_until
+from sentiment_mlops.config import PRODUCTION, Settings
+from sentiment_mlops.train import TrainParams, train
+
+
+def total(text: str, sample: str, **labels) -> float:
+    "Sum of the samples named `sample` with exactly `labels` (all samples of that name when no labels are given)."
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return sum(float(m[2]) for m in re.finditer(rf"^{sample}(?:\{{(.*?)\}})? (\S+)$", text, re.M) if not labels or m[1] == want)
+
+
+def test_two_workers_metrics_add_up_and_both_follow_the_alias(tmp_path):
+    s = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", min_macro_f1=0.5)
+    v1 = train(TrainParams(sample_size=1500), s).version
+    client = MlflowClient(s.tracking_uri)
+    client.set_registered_model_alias(s.model_name, PRODUCTION, v1)
+    env = {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": tmp_path / "cache",
+           "SENTIMENT_LOG_DIR": tmp_path / "logs", "SENTIMENT_RELOAD_CHECK_SECONDS": "1"}
+    with api_server(tmp_path, env, args=["--workers", "2"], wait="/ready") as api:
+        def one(i):
+            with httpx.Client(timeout=30) as c:  # a new connection each time: requests spread over both workers
+                return c.post(api.url + "/predict", json={"text": f"thanks for flight {i}"}).status_code
+        with ThreadPoolExecutor(8) as pool: codes = list(pool.map(one, range(400)))
+        assert codes.count(200) == 400
+        m = api.get("/metrics").text
+        got = total(m, "sentiment_http_requests_total", endpoint="/predict", method="POST", status="200")
+        preds = total(m, "sentiment_predictions_total")
+        print(f"\n2 workers: 400 answered, /metrics counts {got:.0f} requests and {preds:.0f} predictions")
+        assert got == 400 and preds == 400
+
+        v2 = train(TrainParams(sample_size=1500, seed=7), s).version
+        client.set_registered_model_alias(s.model_name, PRODUCTION, v2)
+        def all_new():
+            with ThreadPoolExecutor(8) as pool:
+                versions = list(pool.map(lambda i: httpx.post(api.url + "/predict", json={"text": "ok"}, timeout=30).json()["model"]["version"], range(40)))
+            return set(versions) == {v2}
+        wait_until(all_new, 60, every=1)
+        info = api.get("/metrics").text
+        assert total(info, "sentiment_model_info", name=s.model_name, version=v2) == 1
