@@ -125,7 +125,7 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     if not m: raise ValueError(f"unsupported model URI {uri!r}: use models:/<name>@<alias> or models:/<name>/<version>")
     return m["name"], m["alias"], m["version"]
 
-# %% ../nbs/03a_registry.ipynb #0c96ff70
+# %% ../nbs/03a_registry.ipynb #a410a6ec
 @dataclass
 class LoadedModel:
     "A model ready to serve: the pipeline and what it is (name, version, run, tags) and where it came from."
@@ -176,7 +176,10 @@ def _download(settings: Settings, client, mv) -> Path:
         got = mlflow.artifacts.download_artifacts(artifact_uri=client.get_model_version_download_uri(mv.name, mv.version),
                                                   dst_path=str(tmp / "download"), tracking_uri=settings.tracking_uri)
         os.rename(got, tmp / "model")
-        load_pipeline(tmp / "model")  # refuse a broken or untrusted version before it enters the cache
+        try: load_pipeline(tmp / "model")  # refuse a broken or untrusted version before it enters the cache
+        except Exception as e:
+            raise ModelUnavailable(f"version {mv.version} of {mv.name} cannot be loaded ({type(e).__name__}: {e}); "
+                                   "it was not cached") from e
         (tmp / "version.json").write_text(json.dumps({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
                                                       "tags": dict(mv.tags), "downloaded_at": time.time()}, indent=1))
         try: os.rename(tmp, final)

@@ -187,7 +187,7 @@ class Metrics:
             return generate_latest(r)
         return generate_latest(self.registry)
 
-# %% ../nbs/04_serve.ipynb #902f3844
+# %% ../nbs/04_serve.ipynb #21b0272c
 class Service:
     "What a running app holds: settings, the served model, batcher, executors, metrics, errors, log hook."
     def __init__(self, settings: Settings, log_sink: Callable | None = None):
@@ -200,6 +200,7 @@ class Service:
                                     settings.microbatch_max_wait_ms / 1000, settings.predict_threads, self.metrics.batch_size.observe)
         self.errors = deque(maxlen=20)
         self.monitor = None  # a `Monitor`, made at start-up
+        self.alias_problem = None  # set while the alias points at a version that fails to load
         self.registry_ok, self.registry_checked = None, None
         self._reload_lock = None
 
@@ -281,9 +282,11 @@ class Service:
         except Exception as e:
             self.registry_ok, self.registry_checked = False, time.time()
             self.record_error("alias check", e); return
+        self.alias_problem = None
         if latest is not None and latest != self.model.version:
             try: await self.load(f"alias moved to version {latest}")
-            except Exception: pass  # noqa: S110 (recorded by `load`; the old version keeps serving)
+            except Exception:  # recorded by `load`; the old version keeps serving
+                self.alias_problem = f"the alias points at version {latest}, which cannot be loaded; still serving {self.model.version}"
 
     async def watch(self):
         "Start serving (from the cache if possible, else the registry), then follow the alias: reload when it moves."
@@ -445,7 +448,7 @@ def render_page() -> str:
 <table id="batch-table" hidden><thead><tr><th>Text</th><th>Label</th><th>Confidence</th></tr></thead><tbody id="batch-rows"></tbody></table>
 </main><script>{PAGE_SCRIPT}</script></body></html>"""
 
-# %% ../nbs/04_serve.ipynb #ed5719d5
+# %% ../nbs/04_serve.ipynb #c7a30859
 def _require_admin(settings: Settings):
     token = settings.admin_token.get_secret_value().encode()
     def check(request: Request):
@@ -562,6 +565,7 @@ def create_app(settings: Settings | None = None, log_sink: Callable | None = Non
         problems = []
         if svc.model is None: problems.append("no model loaded")
         if svc.registry_ok is False: problems.append("model registry unreachable")
+        if svc.alias_problem: problems.append(svc.alias_problem)
         sink = svc.log_sink.status() if svc.log_sink is not None and hasattr(svc.log_sink, "status") else None
         if sink and sink.get("problem"): problems.append(sink["problem"])
         recent = [e for e in svc.errors if time.time() - e["at"] < 300]
