@@ -24,3 +24,18 @@ def test_transform_equals_sklearn_on_the_whole_corpus(corpus, kw):
     assert a.shape == b.shape and a.nnz == b.nnz
     assert np.array_equal(a.indices, b.indices) and np.array_equal(a.indptr, b.indptr)
     np.testing.assert_allclose(a.data, b.data, rtol=1e-12)
+
+
+def test_load_pipeline_refuses_pickle_and_untrusted_types(tmp_path):
+    "Only skops with our allow-list loads: a cloudpickle model and a skops file holding `os.system` are refused."
+    import os
+
+    import mlflow.sklearn
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sentiment_mlops.model import UntrustedModelError, load_pipeline
+    mlflow.sklearn.save_model(FunctionTransformer(), tmp_path / "pickled", serialization_format="cloudpickle")
+    with pytest.raises(UntrustedModelError, match="only skops"): load_pipeline(tmp_path / "pickled")
+    mlflow.sklearn.save_model(FunctionTransformer(func=os.system), tmp_path / "evil", serialization_format="skops",
+                              skops_trusted_types=["posix.system"])
+    with pytest.raises(UntrustedModelError, match="untrusted types"): load_pipeline(tmp_path / "evil")
