@@ -103,7 +103,7 @@ def request_models(max_chars: int, max_items: int):
             return v
     return PredictRequest, BatchRequest
 
-# %% ../nbs/04_serve.ipynb #c10c8d89
+# %% ../nbs/04_serve.ipynb #74f8eca3
 class MicroBatcher:
     "Group concurrent `submit(text)` calls into single calls of `predict(texts)` on `executor`."
     def __init__(self, predict: Callable, executor: ThreadPoolExecutor, max_size: int = 64, max_wait_s: float = 0.002,
@@ -114,6 +114,7 @@ class MicroBatcher:
         self._loaded = False
 
     def start(self):
+        "Start the batching task (inside the running event loop, at app start-up)."
         self._queue, self._slots = asyncio.Queue(), asyncio.Semaphore(self.max_inflight)
         self._task = asyncio.get_running_loop().create_task(self._run())
 

@@ -1,6 +1,7 @@
 """The notebooks are the source: the library must be exactly what they export, they must be clean, and they run."""
 import filecmp
 import json
+import re
 import shutil
 import subprocess
 
@@ -47,3 +48,25 @@ def test_training_notebook_keeps_its_parameters_tag():
 def test_notebooks_pass_nbdev_test():
     r = subprocess.run(["nbdev_test", "--n_workers", "2", "--do_print"], cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-5000:]
+
+
+def test_every_export_is_documented():
+    "Every exported function and class, and every public method, has a docstring and a `show_doc` in its notebook."
+    import importlib
+    import inspect
+    missing = []
+    for nb in sorted((REPO / "nbs").glob("0*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        m = re.search(r"#\| default_exp (\w+)", "\n".join("".join(c["source"]) for c in cells[:3]))
+        if not m: continue
+        mod = importlib.import_module(f"sentiment_mlops.{m[1]}")
+        code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)): continue
+            if not (obj.__doc__ or "").strip(): missing.append(f"{m[1]}.{name}: no docstring")
+            if f"show_doc({name}" not in code: missing.append(f"{m[1]}.{name}: no show_doc")
+            for k, v in vars(obj).items() if inspect.isclass(obj) else ():
+                if inspect.isfunction(v) and not k.startswith("_") and not (v.__doc__ or "").strip():
+                    missing.append(f"{m[1]}.{name}.{k}: no docstring")
+    assert not missing, missing
