@@ -3,6 +3,7 @@
 `.ci/run` starts the services (`scripts/services.sh`) and exports SENTIMENT_TEST_MLFLOW_URI; without it
 (a laptop without the services) this module is skipped and says why."""
 import os
+import subprocess
 
 import pytest
 from mlflow import MlflowClient
@@ -32,4 +33,17 @@ def test_train_gate_promote_serve_predict_on_postgres(tmp_path):
         p = api.post("/predict", json={"text": "thanks for the lovely flight"}).json()
         assert p["model"]["version"] == version and p["label"] in ("negative", "neutral", "positive")
         assert api.get("/model").json()["source"] == "registry"
+        runs_before = len(client.search_runs([run.info.experiment_id]))
+        versions_before = sorted(int(v.version) for v in client.search_model_versions("name='SentimentAnalysisModel'"))
+        services = os.environ["SENTIMENT_TEST_SERVICES_DIR"]
+        subprocess.run(["bash", str(REPO / "scripts" / "services.sh"), "stop-mlflow", services], check=True)
+        try:  # the tracking server is down: the API keeps answering from the model it holds
+            for t in ["great crew", "lost my bag", "boarding at 5"]:
+                assert api.post("/predict", json={"text": t}).status_code == 200
+        finally:
+            subprocess.run(["bash", str(REPO / "scripts" / "services.sh"), "start-mlflow", services], check=True)
+        # restarted on the same PostgreSQL database: no run, no version lost
+        assert len(client.search_runs([run.info.experiment_id])) == runs_before
+        assert sorted(int(v.version) for v in client.search_model_versions("name='SentimentAnalysisModel'")) == versions_before
+        assert str(client.get_model_version_by_alias("SentimentAnalysisModel", "production").version) == version
     print(f"\nPostgreSQL-backed MLflow at {URI}: trained with papermill, gated and promoted version {version}, served it")
