@@ -26,12 +26,16 @@ def settings(tmp_path):
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory):
     "A store with one small model (3,000-row sample) registered, staged and promoted to production."
+    return production_model(tmp_path_factory.mktemp("small_model"), 3000)
+
+
+def production_model(tmp: Path, sample_size: int):
+    "`(settings, result)`: a store in `tmp` whose production alias is a model trained on `sample_size` rows."
     from mlflow import MlflowClient
     from sentiment_mlops.config import PRODUCTION, Settings
     from sentiment_mlops.train import TrainParams, train
-    tmp = tmp_path_factory.mktemp("small_model")
     s = Settings(tracking_uri=f"sqlite:///{tmp}/mlflow.db", model_cache_dir=tmp / "cache", log_dir=tmp / "logs",
                  min_macro_f1=0.5)
-    result = train(TrainParams(sample_size=3000), s)
+    result = train(TrainParams(sample_size=sample_size), s)
     MlflowClient(s.tracking_uri).set_registered_model_alias(s.model_name, PRODUCTION, result.version)
     return s, result

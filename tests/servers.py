@@ -31,6 +31,19 @@ def wait_for(url: str, status=(200,), timeout=60, proc=None) -> httpx.Response:
         time.sleep(0.1)
 
 
+def api_env(s, tmp_path: Path, **extra) -> dict:
+    "Environment of a test API on settings `s`'s store: its own cache and log directories, no alias following."
+    return {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": tmp_path / "cache",
+            "SENTIMENT_LOG_DIR": tmp_path / "logs", "SENTIMENT_RELOAD_CHECK_SECONDS": "0", **extra}
+
+
+def metric(text: str, sample: str, **labels) -> float:
+    "Value of the Prometheus `sample` with exactly `labels` (0 when absent); with no labels, the sum over all label sets."
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return sum(float(m[2]) for m in re.finditer(rf"^{sample}(?:\{{(.*?)\}})? (\S+)$", text, re.M)
+               if not labels or (m[1] or "") == want)
+
+
 def wait_until(fn, timeout: float = 30, every: float = 0.2):
     "Poll `fn` until it returns something truthy; return that."
     t0 = time.time()

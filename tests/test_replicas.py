@@ -1,19 +1,12 @@
 """Issue 6: several uvicorn workers — Prometheus metrics summed across workers, and every worker following a promotion."""
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from mlflow import MlflowClient
 
-from servers import api_server, wait_until
+from servers import api_server, metric, wait_until
 from sentiment_mlops.config import PRODUCTION, Settings
 from sentiment_mlops.train import TrainParams, train
-
-
-def total(text: str, sample: str, **labels) -> float:
-    "Sum of the samples named `sample` with exactly `labels` (all samples of that name when no labels are given)."
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return sum(float(m[2]) for m in re.finditer(rf"^{sample}(?:\{{(.*?)\}})? (\S+)$", text, re.M) if not labels or m[1] == want)
 
 
 def test_two_workers_metrics_add_up_and_both_follow_the_alias(tmp_path):
@@ -30,8 +23,8 @@ def test_two_workers_metrics_add_up_and_both_follow_the_alias(tmp_path):
         with ThreadPoolExecutor(8) as pool: codes = list(pool.map(one, range(400)))
         assert codes.count(200) == 400
         m = api.get("/metrics").text
-        got = total(m, "sentiment_http_requests_total", endpoint="/predict", method="POST", status="200")
-        preds = total(m, "sentiment_predictions_total")
+        got = metric(m, "sentiment_http_requests_total", endpoint="/predict", method="POST", status="200")
+        preds = metric(m, "sentiment_predictions_total")
         print(f"\n2 workers: 400 answered, /metrics counts {got:.0f} requests and {preds:.0f} predictions")
         assert got == 400 and preds == 400
 
@@ -43,4 +36,4 @@ def test_two_workers_metrics_add_up_and_both_follow_the_alias(tmp_path):
             return set(versions) == {v2}
         wait_until(all_new, 60, every=1)
         info = api.get("/metrics").text
-        assert total(info, "sentiment_model_info", name=s.model_name, version=v2) == 1
+        assert metric(info, "sentiment_model_info", name=s.model_name, version=v2) == 1

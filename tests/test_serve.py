@@ -1,38 +1,25 @@
 """Issue 3: the real service on 127.0.0.1 with a real registered model: endpoints, bad input, reload, metrics, cache."""
 import asyncio
 import json
-import re
 
 import httpx
 import pytest
 from mlflow import MlflowClient
 
-from servers import api_server, mlflow_server, wait_for, wait_until
+from servers import api_env, api_server, metric, mlflow_server, wait_for, wait_until
 from sentiment_mlops.config import PRODUCTION, STAGING, Settings
 from sentiment_mlops.train import TrainParams, train
 
 TOKEN = "test-admin-token-0123456789"
 
 
-def env_for(s: Settings, tmp_path, **extra) -> dict:
-    return {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": tmp_path / "cache",
-            "SENTIMENT_LOG_DIR": tmp_path / "logs", "SENTIMENT_RELOAD_CHECK_SECONDS": "0", **extra}
-
-
-def metric(text: str, sample: str, **labels) -> float:
-    "The value of one sample of a Prometheus exposition (0 when absent)."
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in text.splitlines():
-        m = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
-        if m and m[1] == sample and (m[2] or "") == want: return float(m[3])
-    return 0.0
 
 
 @pytest.fixture(scope="module")
 def api(small_model, tmp_path_factory):
     s, _ = small_model
     tmp = tmp_path_factory.mktemp("api")
-    with api_server(tmp, env_for(s, tmp, SENTIMENT_ADMIN_TOKEN=TOKEN), wait="/ready") as server:
+    with api_server(tmp, api_env(s, tmp, SENTIMENT_ADMIN_TOKEN=TOKEN), wait="/ready") as server:
         yield server
 
 
@@ -165,7 +152,7 @@ def test_admin_reload_needs_the_token_and_switches_version(small_model, tmp_path
     v1 = train(TrainParams(sample_size=1500), s)
     c = MlflowClient(s.tracking_uri)
     c.set_registered_model_alias(s.model_name, PRODUCTION, v1.version)
-    with api_server(tmp_path, env_for(s, tmp_path, SENTIMENT_ADMIN_TOKEN=TOKEN), wait="/ready") as api:
+    with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_ADMIN_TOKEN=TOKEN), wait="/ready") as api:
         assert api.post("/admin/reload").status_code == 401
         assert api.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
         v2 = train(TrainParams(sample_size=1500, seed=7), s)
@@ -175,13 +162,13 @@ def test_admin_reload_needs_the_token_and_switches_version(small_model, tmp_path
         assert r.status_code == 200 and r.json() == {"previous": v1.version, "version": v2.version, "changed": True, "source": "registry"}
         assert api.post("/predict", json={"text": "hello"}).json()["model"]["version"] == v2.version
         assert TOKEN not in api.output()
-    with api_server(tmp_path, env_for(s, tmp_path), wait="/ready") as api:  # no token configured: no admin endpoint
+    with api_server(tmp_path, api_env(s, tmp_path), wait="/ready") as api:  # no token configured: no admin endpoint
         assert api.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
 
 
 def test_not_ready_until_a_model_exists_then_follows_the_alias(tmp_path):
     s = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", min_macro_f1=0.5)
-    with api_server(tmp_path, env_for(s, tmp_path, SENTIMENT_RELOAD_CHECK_SECONDS="1")) as api:
+    with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_RELOAD_CHECK_SECONDS="1")) as api:
         assert api.get("/ready").status_code == 503
         h = api.get("/health").json()
         assert h["status"] == "degraded" and "no model loaded" in h["problems"]
@@ -197,9 +184,9 @@ def test_fallback_alias_only_when_configured(tmp_path):
     s = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", min_macro_f1=0.5)
     v = train(TrainParams(sample_size=1500), s)
     assert v.staged
-    with api_server(tmp_path, env_for(s, tmp_path)) as api:
+    with api_server(tmp_path, api_env(s, tmp_path)) as api:
         assert api.get("/ready").status_code == 503
-    with api_server(tmp_path, env_for(s, tmp_path, SENTIMENT_FALLBACK_ALIAS=STAGING), wait="/ready") as api:
+    with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_FALLBACK_ALIAS=STAGING), wait="/ready") as api:
         m = api.get("/model").json()
         assert (m["version"], m["alias"]) == (v.version, STAGING)
 
@@ -210,10 +197,10 @@ def test_restart_works_from_the_cache_when_the_tracking_server_is_down(tmp_path)
         s = Settings(tracking_uri=tracking.url, min_macro_f1=0.5)
         v = train(TrainParams(sample_size=1500), s)
         MlflowClient(s.tracking_uri).set_registered_model_alias(s.model_name, PRODUCTION, v.version)
-        with api_server(tmp_path, env_for(s, tmp_path), wait="/ready") as api:
+        with api_server(tmp_path, api_env(s, tmp_path), wait="/ready") as api:
             assert api.get("/model").json()["source"] == "registry"
     # the tracking server is gone now
-    with api_server(tmp_path, env_for(s, tmp_path), wait="/ready") as api:
+    with api_server(tmp_path, api_env(s, tmp_path), wait="/ready") as api:
         m = api.get("/model").json()
         assert (m["version"], m["source"]) == (v.version, "cache")
         h = wait_until(lambda: (r := api.get("/health").json())["registry"]["checked_at"] and r)  # checked in the background
@@ -226,6 +213,6 @@ def test_cors_is_off_by_default_and_configurable(api, small_model, tmp_path):
     r = httpx.options(api.url + "/predict", headers=pre)
     assert "access-control-allow-origin" not in r.headers
     s, _ = small_model
-    with api_server(tmp_path, env_for(s, tmp_path, SENTIMENT_CORS_ORIGINS=json.dumps(["https://example.org"])), wait="/ready") as a2:
+    with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_CORS_ORIGINS=json.dumps(["https://example.org"])), wait="/ready") as a2:
         r = httpx.options(a2.url + "/predict", headers=pre)
         assert r.headers.get("access-control-allow-origin") == "https://example.org"
