@@ -81,6 +81,8 @@ def api_server(tmp_path: Path, env: dict, args=(), wait="/health", name="api"):
     server = Server(proc, f"http://127.0.0.1:{port}", log)
     try:
         if wait: wait_for(server.url + wait, proc=proc)
+        if wait and "--workers" in map(str, args):  # each worker is ready on its own: see every one answer
+            wait_until(lambda: all(httpx.get(server.url + wait, timeout=5).status_code == 200 for _ in range(20)), timeout=120)
         yield server
     finally:
         server.stop()
