@@ -200,7 +200,11 @@ def build_reference(pipeline, texts: list[str], proba: np.ndarray, labels, y_tru
     if y_true is not None: ref["accuracy"] = float((pred == np.asarray(y_true)).mean())
     return ref
 
-# %% ../nbs/05_monitor.ipynb #016eb1e9
+# %% ../nbs/05_monitor.ipynb #99ec2693
+def _statistic(t: dict) -> str:
+    "A test's statistic as shown in reasons and reports: `p = …` or `= …` (distance, AUC); empty if it has none."
+    return next((f"{'p = ' if k == 'p_value' else '= '}{t[k]:.4g}" for k in ("p_value", "distance", "auc") if k in t), "")
+
 def _psi(ref_p: np.ndarray, cur_p: np.ndarray, eps: float = 1e-4) -> float:
     r, c = np.clip(ref_p, eps, None), np.clip(cur_p, eps, None)
     return float(np.sum((c - r) * np.log(c / r)))
@@ -277,8 +281,7 @@ def detect_drift(reference: dict, window, thresholds: dict | None = None) -> dic
     for t in tests:
         t["drift"] = bool(t["drift"])
         if t["drift"]:
-            stat = next(f"{'p = ' if k == 'p_value' else '= '}{t[k]:.4g}" for k in ("p_value", "distance", "auc") if k in t)
-            report["reasons"].append(f"{t['signal']}: {t['test']} {stat} (threshold {t['threshold']})"
+            report["reasons"].append(f"{t['signal']}: {t['test']} {_statistic(t)} (threshold {t['threshold']})"
                                      + (f", PSI {t['psi']:.3f}" if "psi" in t else ""))
     est = float(window["confidence"].mean()) + reference.get("accuracy", reference["mean_confidence"]) - reference["mean_confidence"]
     report["estimated_accuracy"] = {"value": est, "reference_accuracy": reference.get("accuracy"),
@@ -291,7 +294,7 @@ def detect_drift(reference: dict, window, thresholds: dict | None = None) -> dic
         report["reasons"] = [f"warning: PSI of predicted labels ≥ {th['psi_warn']:.2f} or estimated accuracy dropped"]
     return report
 
-# %% ../nbs/05_monitor.ipynb #941395fc
+# %% ../nbs/05_monitor.ipynb #b16be645
 def load_reference(model_dir) -> dict | None:
     "The reference profile logged with a model (`None` for a model logged without one)."
     for p in (Path(model_dir) / "extra_files" / "reference.json", Path(model_dir) / "reference.json"):
@@ -310,11 +313,16 @@ class Monitor:
     "Window statistics and drift of the prediction log against the served model's reference, cached."
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._cache, self._lock = {}, threading.Lock()
+        self._cache, self._lock = {}, threading.RLock()  # (re-entrant: a cached answer reads the cached window)
 
     def _window(self):
-        s = self.settings
-        return read_log(s.log_dir, last=s.monitor_window, since_minutes=s.monitor_window_minutes)
+        "The window of the log and the read statistics, read once per cache interval for both endpoints."
+        def read():
+            s = self.settings
+            with warnings.catch_warnings():  # (corrupt lines are counted in the read statistics)
+                warnings.simplefilter("ignore")
+                return read_log(s.log_dir, last=s.monitor_window, since_minutes=s.monitor_window_minutes)
+        return self._cached("window", read)
 
     def _cached(self, key, compute):
         with self._lock:  # (one computation at a time; others wait and reuse it)
@@ -327,9 +335,7 @@ class Monitor:
     def stats(self) -> dict:
         "Statistics of the current window."
         def compute():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                df, read = self._window()
+            df, read = self._window()
             return {**window_stats(df), "log": read, "window_size": self.settings.monitor_window}
         return self._cached("stats", compute)
 
@@ -338,13 +344,11 @@ class Monitor:
         def compute():
             ref = load_reference(Path(model.path) / "model")
             if ref is None: return {"verdict": "unknown", "reasons": [f"version {model.version} has no reference profile"]}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                df, read = self._window()
+            df, read = self._window()
             return {**detect_drift(ref, df), "log": read, "model": {"name": model.name, "version": model.version}}
         return self._cached(("drift", model.version), compute)
 
-# %% ../nbs/05_monitor.ipynb #eafc5971
+# %% ../nbs/05_monitor.ipynb #92ae0050
 def _figure_png(fig) -> str:
     import base64
     import io
@@ -390,7 +394,7 @@ def render_report(report: dict, figures: dict[str, str]) -> str:
     from html import escape
     color = {"ok": "#1a7f37", "warn": "#9a6700", "alert": "#cf222e"}.get(report["verdict"], "#555")
     rows = "".join(f"<tr><td>{escape(t['signal'])}</td><td>{escape(t['test'])}</td><td>{t.get('n', '')}</td>"
-                   f"<td>{next((f'{k} {t[k]:.4g}' for k in ('p_value', 'distance', 'auc') if k in t), '')}</td>"
+                   f"<td>{escape(_statistic(t))}</td>"
                    f"<td>{t.get('threshold', '')}</td><td>{'drift' if t['drift'] else 'no'}</td></tr>" for t in report.get("tests", []))
     est = report.get("estimated_accuracy", {})
     model = f"{report['model']['name']} version {report['model']['version']}" if report.get("model") else "(reference file)"
