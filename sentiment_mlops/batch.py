@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from .config import Settings
 
-# %% ../nbs/06_batch.ipynb #11e1c98f
+# %% ../nbs/06_batch.ipynb #0e1692aa
 def _chunks(path: Path, column: str, rows: int):
     "Yield DataFrames of at most `rows` rows of `path` (CSV or Parquet) with the text column."
     if path.suffix.lower() in (".parquet", ".pq"):
@@ -54,10 +54,10 @@ def score_frame(model, values, start: int, max_chars: int, batch: int = 4096) ->
     for a in range(0, len(ok), batch):
         idx = ok[a:a + batch]
         proba[idx] = predict_texts(model.pipeline, [texts[i] for i in idx])
-    best = np.where(np.isnan(proba).any(1), -1, np.nan_to_num(proba, nan=-1).argmax(1))
+    label, confidence = np.full(len(texts), None, dtype=object), np.full(len(texts), np.nan)
+    label[ok], confidence[ok] = np.asarray(labels, dtype=object)[proba[ok].argmax(1)], proba[ok].max(1)
     out = pd.DataFrame({"row": np.arange(start, start + len(texts), dtype=np.int64),
-                        "label": pd.array([labels[k] if k >= 0 else None for k in best], dtype="string"),
-                        "confidence": np.where(best >= 0, np.nanmax(np.nan_to_num(proba, nan=-1), 1), np.nan)})
+                        "label": pd.array(label, dtype="string"), "confidence": confidence})
     for j, lab in enumerate(labels): out[f"p_{lab}"] = proba[:, j]
     out["model_version"] = pd.array([model.version] * len(texts), dtype="string")
     out["error"] = pd.array(list(errors), dtype="string")
