@@ -5,8 +5,7 @@ import shutil
 import pytest
 from playwright.sync_api import sync_playwright
 
-from servers import api_server
-from test_serve import env_for
+from servers import api_env, api_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -24,7 +23,7 @@ def browser():
 
 def test_typing_a_text_shows_its_label(browser, small_model, tmp_path):
     s, result = small_model
-    with api_server(tmp_path, env_for(s, tmp_path), wait="/ready") as api:
+    with api_server(tmp_path, api_env(s, tmp_path), wait="/ready") as api:
         page = browser.new_page()
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
