@@ -26,7 +26,6 @@ def main():
     from sentiment_mlops.batch import score_file, score_file_spark
     from sentiment_mlops.config import Settings
     from sentiment_mlops.data import load_dataset
-    from sentiment_mlops.model import predict_texts
     from sentiment_mlops.registry import load_model
     tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     s = Settings(tracking_uri=uri, model_cache_dir=tmp / "cache")
@@ -38,9 +37,9 @@ def main():
 
     model = load_model(s)
     sample = texts[:40_960].tolist()
-    predict_texts(model.pipeline, sample[:4096])
+    model.predict_proba(sample[:4096])
     t0 = time.perf_counter()
-    for i in range(0, len(sample), 4096): predict_texts(model.pipeline, sample[i:i + 4096])
+    for i in range(0, len(sample), 4096): model.predict_proba(sample[i:i + 4096])
     limit = len(sample) / (time.perf_counter() - t0)
 
     rows = [("in-process limit (predict, 4,096/batch)", limit, None)]

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from .config import Settings
 
-# %% ../nbs/06_batch.ipynb #0e1692aa
+# %% ../nbs/06_batch.ipynb #9a66cadb
 def _chunks(path: Path, column: str, rows: int):
     "Yield DataFrames of at most `rows` rows of `path` (CSV or Parquet) with the text column."
     if path.suffix.lower() in (".parquet", ".pq"):
@@ -46,14 +46,13 @@ def check_texts(values, max_chars: int) -> tuple[list[str], np.ndarray]:
 
 def score_frame(model, values, start: int, max_chars: int, batch: int = 4096) -> pd.DataFrame:
     "The output rows for one chunk of texts (`start`: the position of its first row in the input)."
-    from sentiment_mlops.model import predict_texts
     texts, errors = check_texts(list(values), max_chars)
     ok = np.flatnonzero(errors == None)  # noqa: E711 (element-wise)
     labels = model.labels
     proba = np.full((len(texts), len(labels)), np.nan)
     for a in range(0, len(ok), batch):
         idx = ok[a:a + batch]
-        proba[idx] = predict_texts(model.pipeline, [texts[i] for i in idx])
+        proba[idx] = model.predict_proba([texts[i] for i in idx])
     label, confidence = np.full(len(texts), None, dtype=object), np.full(len(texts), np.nan)
     label[ok], confidence[ok] = np.asarray(labels, dtype=object)[proba[ok].argmax(1)], proba[ok].max(1)
     out = pd.DataFrame({"row": np.arange(start, start + len(texts), dtype=np.int64),
@@ -96,7 +95,7 @@ def score_file(input, output, settings: Settings | None = None, model_uri: str |
     return {"input": str(src), "output": str(dst), "rows": rows, "bad_rows": bad, "first_bad": first_bad,
             "model": model.name, "version": model.version, "seconds": secs, "rows_per_second": rows / secs if secs else None}
 
-# %% ../nbs/06_batch.ipynb #0da1a3ed
+# %% ../nbs/06_batch.ipynb #99f55f99
 def score_file_spark(input, output, settings: Settings | None = None, model_uri: str | None = None, column: str = "text",
                      master: str = "local[2]", spark=None) -> dict:
     "Score `input` into `output` (a Parquet directory) with Spark (`mapInPandas` + our safe loader)."
@@ -126,8 +125,10 @@ def score_file_spark(input, output, settings: Settings | None = None, model_uri:
 
         def score(batches):
             from types import SimpleNamespace
-            from sentiment_mlops.model import load_pipeline
-            m = SimpleNamespace(pipeline=load_pipeline(model_dir), labels=labels, version=version)
+            from sentiment_mlops.model import load_pipeline, predict_texts, to_scorer
+            pipe = load_pipeline(model_dir)
+            predictor = to_scorer(pipe) or pipe
+            m = SimpleNamespace(predict_proba=lambda texts: predict_texts(predictor, texts), labels=labels, version=version)
             for b in batches:
                 out = score_frame(m, b["text"].tolist(), 0, max_chars)
                 out["row"] = b["row"].to_numpy()

@@ -28,7 +28,7 @@ from .config import Settings
 
 log = logging.getLogger("sentiment_mlops.monitor")
 
-# %% ../nbs/05_monitor.ipynb #3623ec58
+# %% ../nbs/05_monitor.ipynb #ea2d5f09
 LOG_NAME = "predictions.jsonl"
 
 def _utc_now() -> str: return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -54,9 +54,9 @@ class PredictionLog:
         key = settings.log_hash_key.get_secret_value() if settings.log_hash_key else None
         return cls(settings.log_dir, settings.log_privacy, key, settings.log_max_bytes, **kw)
 
-    def __call__(self, request_id: str, model, texts: list[str], preds: list[dict]):
-        "Queue one record per prediction (cheap: the work happens in the writer thread)."
-        self._q.put((_utc_now(), request_id, model.name, model.version, getattr(model, "pipeline", None), texts, preds))
+    def __call__(self, request_id: str, model, texts: list[str], preds: list[dict], oov: list | None = None):
+        "Queue one record per prediction (cheap: the work happens in the writer thread); `oov`: the rates, if known."
+        self._q.put((_utc_now(), request_id, model.name, model.version, getattr(model, "predictor", None), texts, preds, oov))
 
     def text_fields(self, text: str) -> dict:
         "What the log keeps of `text` under the privacy setting."
@@ -66,8 +66,9 @@ class PredictionLog:
         return {"text_sha256": digest}
 
     def _records(self, item) -> list[bytes]:
-        ts, rid, name, version, pipeline, texts, preds = item
-        oov = self.oov(pipeline, texts) if self.oov is not None and pipeline is not None else [None] * len(texts)
+        ts, rid, name, version, predictor, texts, preds, oov = item
+        if oov is None:
+            oov = self.oov(predictor, texts) if self.oov is not None and predictor is not None else [None] * len(texts)
         return [orjson.dumps({"ts": ts, "request_id": rid, "item": i, "model": name, "version": version, **p,
                               "text_length": len(t), "oov_rate": o, **self.text_fields(t)}) + b"\n"
                 for i, (t, p, o) in enumerate(zip(texts, preds, oov))]
@@ -138,11 +139,12 @@ class PredictionLog:
         return {"path": str(self.path), "privacy": self.privacy, "written": self.written, "failed": self.failed,
                 "dropped": self.dropped, "pending": len(self._pending) + self._q.qsize(), "problem": self.problem}
 
-# %% ../nbs/05_monitor.ipynb #e8d08e49
-def oov_rates(pipeline, texts: list[str]) -> list[float | None]:
+# %% ../nbs/05_monitor.ipynb #8a7a14ee
+def oov_rates(predictor, texts: list[str]) -> list[float | None]:
     "Per text: the share of word tokens not in the model's word vocabulary (`None` for a text without tokens)."
+    if hasattr(predictor, "oov_rates"): return predictor.oov_rates(texts)  # a `FastScorer`: the same, on arrays
     from sentiment_mlops.model import word_features
-    words = word_features(pipeline)
+    words = word_features(predictor)
     if words is None: return [None] * len(texts)
     tokenize, vocab = words.build_tokenizer(), words.vocabulary_
     out = []

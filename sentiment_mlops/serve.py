@@ -188,7 +188,7 @@ class Metrics:
             return generate_latest(r)
         return generate_latest(self.registry)
 
-# %% ../nbs/04_serve.ipynb #21b0272c
+# %% ../nbs/04_serve.ipynb #701586a5
 class Service:
     "What a running app holds: settings, the served model, batcher, executors, metrics, errors, log hook."
     def __init__(self, settings: Settings, log_sink: Callable | None = None):
@@ -218,19 +218,19 @@ class Service:
         return model
 
     def predict_texts(self, texts: list[str], model=None):
-        "`(model, probabilities)` for `texts`, with one snapshot of the served model."
-        from sentiment_mlops.model import predict_texts
+        "`(model, probabilities, oov_rates)` for `texts`, with one snapshot of the served model."
         model = model or self.snapshot()
-        return model, predict_texts(model.pipeline, texts)
+        return model, *model.predict(texts)
 
     async def predict_many(self, texts: list[str], min_chunk: int = 32):
-        "`(model, probabilities)` for a batch request: split over the model threads, one model snapshot for all parts."
+        "`(model, probabilities, oov_rates)` for a batch request: split over the model threads, one model snapshot for all."
         loop, model = asyncio.get_running_loop(), self.snapshot()
         n = min(self.settings.predict_threads, max(1, len(texts) // min_chunk))
         bounds = np.linspace(0, len(texts), n + 1).astype(int)
         parts = await asyncio.gather(*(loop.run_in_executor(self.predict_pool, self.predict_texts, texts[a:b], model)
                                        for a, b in zip(bounds[:-1], bounds[1:])))
-        return model, np.vstack([p for _, p in parts])
+        oov = None if any(o is None for _, _, o in parts) else [x for _, _, o in parts for x in o]
+        return model, np.vstack([p for _, p, _ in parts]), oov
 
     def _install(self, new):
         old = self.model
@@ -305,8 +305,7 @@ class ModelNotReady(RuntimeError):
 
 def predict_texts_warmup(model):
     "One prediction, so that the first request does not pay for lazy initialisation."
-    from sentiment_mlops.model import predict_texts
-    predict_texts(model.pipeline, EXAMPLE_TEXTS)
+    model.predict_proba(EXAMPLE_TEXTS)
 
 # %% ../nbs/04_serve.ipynb #dbde7481
 def _json_error(status: int, error: str, **extra) -> tuple[dict, bytes]:
@@ -449,7 +448,7 @@ def render_page() -> str:
 <table id="batch-table" hidden><thead><tr><th>Text</th><th>Label</th><th>Confidence</th></tr></thead><tbody id="batch-rows"></tbody></table>
 </main><script>{PAGE_SCRIPT}</script></body></html>"""
 
-# %% ../nbs/04_serve.ipynb #c7a30859
+# %% ../nbs/04_serve.ipynb #5d0835ad
 def _require_admin(settings: Settings):
     token = settings.admin_token.get_secret_value().encode()
     def check(request: Request):
@@ -522,16 +521,16 @@ def create_app(settings: Settings | None = None, log_sink: Callable | None = Non
         return JSONResponse({"error": "internal server error", "request_id": rid}, status_code=500)
 
     def answer(model, proba, rows) -> list[dict]:
-        labels, out = model.labels, []
-        for i in rows:
-            p = proba[i]; k = int(p.argmax())
-            out.append({"label": labels[k], "confidence": float(p[k]), "probabilities": dict(zip(labels, p.tolist()))})
-            svc.metrics.predictions.labels(labels[k]).inc()
-        return out
+        labels, p = model.labels, proba[rows]
+        best = p.argmax(axis=1)
+        for k, n in enumerate(np.bincount(best, minlength=len(labels)).tolist()):
+            if n: svc.metrics.predictions.labels(labels[k]).inc(n)
+        return [{"label": labels[k], "confidence": q[k], "probabilities": dict(zip(labels, q))}
+                for k, q in zip(best.tolist(), p.tolist())]
 
-    def record(request, model, texts, preds):
+    def record(request, model, texts, preds, oov):
         if svc.log_sink is None: return
-        try: svc.log_sink(request.scope["state"]["request_id"], model, texts, preds)
+        try: svc.log_sink(request.scope["state"]["request_id"], model, texts, preds, oov)
         except Exception as e:  # logging must never fail a prediction
             svc.metrics.log_failures.inc(len(texts)); svc.record_error("prediction log", e)
 
@@ -545,18 +544,18 @@ def create_app(settings: Settings | None = None, log_sink: Callable | None = Non
     @app.post("/predict", response_model=PredictResponse, tags=["predict"], responses={503: {"description": "No model loaded yet"}})
     async def predict(req: PredictRequest, request: Request):
         "Classify one text."
-        (model, proba), i = await svc.batcher.submit(req.text)
+        (model, proba, oov), i = await svc.batcher.submit(req.text)
         pred = answer(model, proba, [i])[0]
-        record(request, model, [req.text], [pred])
+        record(request, model, [req.text], [pred], None if oov is None else [oov[i]])
         return respond({**pred, "model": {"name": model.name, "version": model.version}, "request_id": request.scope["state"]["request_id"]})
 
     @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses={503: {"description": "No model loaded yet"}})
     async def predict_batch(req: BatchRequest, request: Request):
         "Classify up to `SENTIMENT_MAX_BATCH_ITEMS` texts in one call."
-        model, proba = await svc.predict_many(req.texts)
+        model, proba, oov = await svc.predict_many(req.texts)
         svc.metrics.batch_size.observe(len(req.texts))
-        preds = answer(model, proba, range(len(req.texts)))
-        record(request, model, req.texts, preds)
+        preds = answer(model, proba, slice(None))
+        record(request, model, req.texts, preds, oov)
         return respond({"predictions": preds, "model": {"name": model.name, "version": model.version},
                         "request_id": request.scope["state"]["request_id"]})
 
