@@ -1,12 +1,15 @@
 """Throughput and latency of `python -m sentiment_mlops.serve` against `mlflow models serve`, same model, same load.
 
-    python benchmarks/serve_vs_mlflow.py [--tracking-uri URI] [--seconds 10] [--connections 16]
+    python benchmarks/serve_vs_mlflow.py [--tracking-uri URI] [--seconds 10] [--connections 16] [--rounds 3]
 
 Both servers serve SentimentAnalysisModel@production (the default full-corpus model, trained first if the
 store has none) on 127.0.0.1; wrk drives each for `--seconds` per point, single texts and batches of 256.
+The two servers take turns for `--rounds` rounds and each figure is the median of its rounds: on a shared
+machine whose speed drifts, one run per side would compare two different machines.
 Bars (issue 3): single-text requests/s >= 4x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x.
 """
 import argparse
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -14,10 +17,18 @@ from pathlib import Path
 from common import body, free_port, post, production_store, settled, start, stop, test_texts, wrk
 
 
+def median_run(runs: list[dict]) -> dict:
+    "The median of each figure over `runs`, with the errors summed."
+    med = lambda k: statistics.median(r[k] for r in runs)
+    return {"rps": med("rps"), "p50": med("p50"), "p99": med("p99"), "non2xx": sum(r["non2xx"] for r in runs),
+            "socket_errors": sum(r["socket_errors"] for r in runs)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tracking-uri"); ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16); ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     uri = production_store(a.tracking_uri)
     texts = test_texts()
@@ -48,10 +59,14 @@ def main():
                 (f"batch of {a.batch}", "/predict/batch", batch_ours, "/invocations", batch_ml, a.batch)]:
             conns = a.connections if per == 1 else 4
             wrk(ours.url, path_o, bo, 2, conns); wrk(mlf.url, path_m, bm, 2, conns)  # warm both up
-            o = wrk(ours.url, path_o, bo, a.seconds, conns)
-            m = wrk(mlf.url, path_m, bm, a.seconds, conns)
-            rows.append((name, conns, per, o, m))
-        print(f"\nsame model (SentimentAnalysisModel@production), 127.0.0.1, wrk {a.seconds} s per point")
+            runs_o, runs_m = [], []
+            for _ in range(a.rounds):  # take turns
+                runs_o.append(wrk(ours.url, path_o, bo, a.seconds, conns)); runs_m.append(wrk(mlf.url, path_m, bm, a.seconds, conns))
+            print(f"{name}, {conns} clients, each round (ours / mlflow {'req' if per == 1 else 'texts'}/s): " + ", ".join(
+                f"{o['rps'] * per:.0f} / {m['rps'] * per:.0f}" for o, m in zip(runs_o, runs_m)))
+            rows.append((name, conns, per, median_run(runs_o), median_run(runs_m)))
+        print(f"\nsame model (SentimentAnalysisModel@production), 127.0.0.1, wrk {a.seconds} s per point, "
+              f"median of {a.rounds} alternating rounds")
         print(f"start-up to ready: sentiment_mlops {t_us:.1f} s, mlflow models serve {t_ml:.1f} s\n")
         print(f"{'load':<16}{'clients':>8} | {'sentiment_mlops':>32} | {'mlflow models serve':>32} | ratio")
         for name, conns, per, o, m in rows:

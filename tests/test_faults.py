@@ -63,3 +63,34 @@ def test_no_secrets_in_server_output_or_prediction_log(small_model, tmp_path):
     assert token not in out and key not in out
     assert "a private message" not in (tmp_path / "logs" / "predictions.jsonl").read_text()  # privacy=hash by default
     shutil.rmtree(tmp_path / "logs")
+
+
+CACHED_START = """
+import sys
+from sentiment_mlops.config import Settings
+from sentiment_mlops.registry import load_from_cache
+m = load_from_cache(Settings())
+print(type(m.predictor).__name__, m.version, m.predict_proba(["what a lovely crew"]).shape,
+      sorted({n.split(".")[0] for n in sys.modules} & {"sklearn", "skops", "mlflow"}))
+"""
+
+
+def test_cached_start_loads_the_scorer_without_sklearn_and_survives_a_corrupt_one(small_model, tmp_path):
+    """A version in the cache is served from its scorer without importing scikit-learn, skops or MLflow; a corrupt
+    scorer file falls back to the (skops-checked) pipeline instead of failing the start."""
+    from conftest import REPO, run_py
+    from sentiment_mlops.registry import load_model
+    s, result = small_model
+    s = Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache")
+    version_dir = load_model(s).path  # downloads the version: pipeline + scorer into the cache
+    assert (version_dir / "scorer" / "scorer.npz").exists() and (version_dir / "model" / "MLmodel").exists()
+    env = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "SENTIMENT_MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    out = run_py(["-c", CACHED_START], REPO, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["FastScorer", result.version, "(1,", "3)", "[]"], out.stdout
+
+    (version_dir / "scorer" / "scorer.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    out = run_py(["-c", CACHED_START], REPO, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[:2] == ["FastScorer", result.version]  # rebuilt in memory from the pipeline
+    assert "unreadable scorer" in out.stderr and "'sklearn'" in out.stdout and "'skops'" in out.stdout
