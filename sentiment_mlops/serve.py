@@ -188,7 +188,7 @@ class Metrics:
             return generate_latest(r)
         return generate_latest(self.registry)
 
-# %% ../nbs/04_serve.ipynb #701586a5
+# %% ../nbs/04_serve.ipynb #16520015
 class Service:
     "What a running app holds: settings, the served model, batcher, executors, metrics, errors, log hook."
     def __init__(self, settings: Settings, log_sink: Callable | None = None):
@@ -204,6 +204,7 @@ class Service:
         self.alias_problem = None  # set while the alias points at a version that fails to load
         self.registry_ok, self.registry_checked = None, None
         self._reload_lock = None
+        self._batch_threads = 0  # model threads taken by batch requests right now
 
     def record_error(self, where: str, err: Exception | str):
         "Remember (and log) a recent error for `/health`."
@@ -223,12 +224,15 @@ class Service:
         return model, *model.predict(texts)
 
     async def predict_many(self, texts: list[str], min_chunk: int = 32):
-        "`(model, probabilities, oov_rates)` for a batch request: split over the model threads, one model snapshot for all."
+        """`(model, probabilities, oov_rates)` for a batch request, with one model snapshot for all its parts: split over
+        the model threads that no other batch request is using (when all are busy, splitting only adds overhead)."""
         loop, model = asyncio.get_running_loop(), self.snapshot()
-        n = min(self.settings.predict_threads, max(1, len(texts) // min_chunk))
+        n = min(max(1, self.settings.predict_threads - self._batch_threads), max(1, len(texts) // min_chunk))
         bounds = np.linspace(0, len(texts), n + 1).astype(int)
-        parts = await asyncio.gather(*(loop.run_in_executor(self.predict_pool, self.predict_texts, texts[a:b], model)
-                                       for a, b in zip(bounds[:-1], bounds[1:])))
+        self._batch_threads += n  # (only the event loop touches this counter)
+        try: parts = await asyncio.gather(*(loop.run_in_executor(self.predict_pool, self.predict_texts, texts[a:b], model)
+                                            for a, b in zip(bounds[:-1], bounds[1:])))
+        finally: self._batch_threads -= n
         oov = None if any(o is None for _, _, o in parts) else [x for _, _, o in parts for x in o]
         return model, np.vstack([p for _, p, _ in parts]), oov
 
