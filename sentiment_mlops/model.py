@@ -6,7 +6,7 @@
 __all__ = ['TOKEN_PATTERN', 'MODEL_FAMILIES', 'TRUSTED_TYPES', 'TfidfFeatures', 'text_features', 'DomainMixtureClassifier',
            'build_pipeline', 'word_features', 'predict_texts', 'to_scorer', 'UntrustedModelError', 'load_pipeline']
 
-# %% ../nbs/01a_model.ipynb #66ab5722
+# %% ../nbs/01a_model.ipynb #2bfb1e34
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +22,10 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
-from .scorer import FORMAT, FastScorer, char_wb_counts, term_hashes, tfidf_weight, word_arrays
+from .scorer import (FORMAT, FastScorer, char_wb_counts, pack_strings, term_hashes, tfidf_weight,
+                                    unpack_strings, word_arrays)
 
-# %% ../nbs/01a_model.ipynb #921c2b79
+# %% ../nbs/01a_model.ipynb #0908189c
 class TfidfFeatures(TfidfVectorizer):
     "A `TfidfVectorizer` with a faster `transform` whose vocabulary is saved as two arrays, not a dict."
     def _char_table(self):
@@ -64,17 +65,12 @@ class TfidfFeatures(TfidfVectorizer):
         state.pop("_table", None)  # a cache, rebuilt on first use
         vocab = state.pop("vocabulary_", None)
         if vocab is not None:
-            encoded = [t.encode("utf-8") for t in sorted(vocab, key=vocab.__getitem__)]
-            state["vocabulary_lengths_"] = np.array([len(b) for b in encoded], dtype=np.int64)
-            state["vocabulary_bytes_"] = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+            state["vocabulary_bytes_"], state["vocabulary_lengths_"] = pack_strings(sorted(vocab, key=vocab.__getitem__))
         return state
 
     def __setstate__(self, state):
         lengths, blob = state.pop("vocabulary_lengths_", None), state.pop("vocabulary_bytes_", None)
-        if lengths is not None:
-            data, ends = blob.tobytes(), np.cumsum(lengths).tolist()
-            starts = [0] + ends[:-1]
-            state["vocabulary_"] = {data[a:b].decode("utf-8"): i for i, (a, b) in enumerate(zip(starts, ends))}
+        if lengths is not None: state["vocabulary_"] = {t: i for i, t in enumerate(unpack_strings(blob, lengths))}
         super().__setstate__(state)
 
 # %% ../nbs/01a_model.ipynb #4ec4306e
