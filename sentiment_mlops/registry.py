@@ -129,7 +129,7 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     if not m: raise ValueError(f"unsupported model URI {uri!r}: use models:/<name>@<alias> or models:/<name>/<version>")
     return m["name"], m["alias"], m["version"]
 
-# %% ../nbs/03a_registry.ipynb #715c330c
+# %% ../nbs/03a_registry.ipynb #eb5fc709
 @dataclass
 class LoadedModel:
     """A model ready to serve — its predictor (the `FastScorer` when the pipeline has one, else the scikit-learn
@@ -193,7 +193,11 @@ def _download(settings: Settings, client, mv) -> Path:
     import mlflow
     from sentiment_mlops.model import load_pipeline, to_scorer
     final = _cached(settings, mv.name, mv.version)
-    if (final / "version.json").exists(): return final
+    stale = None
+    if (final / "version.json").exists():
+        if json.loads((final / "version.json").read_text()).get("run_id") == mv.run_id: return final
+        stale = final  # the same name and number from another registry (the cache directory is shared): replace it
+        log.warning("%s holds version %s of another registry's %s; replacing it", final, mv.version, mv.name)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=final.parent))
     try:
@@ -207,10 +211,16 @@ def _download(settings: Settings, client, mv) -> Path:
         if (scorer := to_scorer(pipe)) is not None: scorer.save(tmp / "scorer")  # the serving form, beside the pipeline
         (tmp / "version.json").write_text(json.dumps({"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
                                                       "tags": dict(mv.tags), "downloaded_at": time.time()}, indent=1))
+        if stale is not None:
+            try: os.rename(stale, tmp.with_name(f".stale-{uuid.uuid4().hex}"))
+            except FileNotFoundError: pass  # another worker moved it first
         try: os.rename(tmp, final)
         except OSError:  # another worker cached it first
-            if not (final / "version.json").exists(): raise
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+            if not (final / "version.json").exists() or json.loads((final / "version.json").read_text()).get("run_id") != mv.run_id:
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for old in final.parent.glob(".stale-*"): shutil.rmtree(old, ignore_errors=True)
     return final
 
 def _unreachable(e: Exception) -> bool:

@@ -1,4 +1,5 @@
 """Issue 7: faults and secrets — a corrupt promoted version, a prediction log that cannot be written, no secrets in any log."""
+import json
 import os
 import shutil
 from pathlib import Path
@@ -94,3 +95,21 @@ def test_cached_start_loads_the_scorer_without_sklearn_and_survives_a_corrupt_on
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[:2] == ["FastScorer", result.version]  # rebuilt in memory from the pipeline
     assert "unreadable scorer" in out.stderr and "'sklearn'" in out.stdout and "'skops'" in out.stdout
+
+
+def test_a_cache_shared_by_two_registries_serves_each_its_own_version(small_model, tmp_path):
+    "Version 1 of another store already in the cache directory is replaced by this store's version 1, not served."
+    from sentiment_mlops.registry import load_model
+    a, result_a = small_model
+    shared = tmp_path / "shared-cache"
+    first = load_model(Settings(tracking_uri=a.tracking_uri, model_cache_dir=shared))
+    assert first.run_id == result_a.run_id
+    b = Settings(tracking_uri=f"sqlite:///{tmp_path}/other.db", model_cache_dir=shared, min_macro_f1=0.5)
+    result_b = train(TrainParams(sample_size=1500, seed=7), b)
+    MlflowClient(b.tracking_uri).set_registered_model_alias(b.model_name, PRODUCTION, result_b.version)
+    assert result_b.version == result_a.version == "1" and result_b.run_id != result_a.run_id
+    second = load_model(b)
+    assert second.run_id == result_b.run_id and second.path == first.path
+    assert json.loads((second.path / "version.json").read_text())["run_id"] == result_b.run_id
+    assert not list(second.path.parent.glob(".stale-*")) and not list(second.path.parent.glob(".download-*"))
+    assert second.predict_proba(["great crew"]).shape == (1, 3)
