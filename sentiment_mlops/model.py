@@ -6,7 +6,7 @@
 __all__ = ['TOKEN_PATTERN', 'MODEL_FAMILIES', 'TRUSTED_TYPES', 'TfidfFeatures', 'text_features', 'DomainMixtureClassifier',
            'build_pipeline', 'word_features', 'predict_texts', 'to_scorer', 'UntrustedModelError', 'load_pipeline']
 
-# %% ../nbs/01a_model.ipynb #2bfb1e34
+# %% ../nbs/01a_model.ipynb #362dca51
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
-from .scorer import (FORMAT, FastScorer, char_wb_counts, pack_strings, term_hashes, tfidf_weight,
-                                    unpack_strings, word_arrays)
+from .scorer import (FORMAT, FastScorer, _log_softmax, _softmax, char_wb_counts, pack_strings, term_hashes,
+                                    tfidf_weight, unpack_strings, word_arrays)
 
 # %% ../nbs/01a_model.ipynb #0908189c
 class TfidfFeatures(TfidfVectorizer):
@@ -83,20 +83,14 @@ def text_features(min_df: int = 2, char_ngrams: tuple[int, int] = (3, 5)) -> Fea
         ("char", TfidfFeatures(analyzer="char_wb", ngram_range=tuple(char_ngrams), sublinear_tf=True, min_df=min_df)),
     ])
 
-# %% ../nbs/01a_model.ipynb #33561941
+# %% ../nbs/01a_model.ipynb #32a033a5
 def _scores(lr: LogisticRegression, X) -> np.ndarray:
     "The decision function of a fitted multinomial (or binary) logistic regression, without input re-validation."
     s = safe_sparse_dot(X, lr.coef_.T, dense_output=True) + lr.intercept_
     return np.hstack([-s / 2, s / 2]) if s.shape[1] == 1 else s  # binary: softmax of (-s/2, s/2) is (1 - p, p)
 
-def _softmax(s: np.ndarray) -> np.ndarray:
-    e = np.exp(s - s.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
 def _log_proba(lr: LogisticRegression, X) -> np.ndarray:
-    s = _scores(lr, X)
-    s = s - s.max(axis=1, keepdims=True)
-    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    return _log_softmax(_scores(lr, X))  # (the scorer's softmax helpers: one arithmetic for both paths)
 
 # %% ../nbs/01a_model.ipynb #500d278e
 class DomainMixtureClassifier(ClassifierMixin, BaseEstimator):

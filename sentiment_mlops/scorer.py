@@ -136,7 +136,7 @@ class WordCounter:
         unknown = np.bincount(doc, weights=self.unigram_cols[ids] < 0, minlength=len(docs))
         return [round(u / k, 4) if k else None for u, k in zip(unknown.tolist(), n.tolist())]
 
-# %% ../nbs/01b_scorer.ipynb #f3c3d831
+# %% ../nbs/01b_scorer.ipynb #808fb58e
 def _log_softmax(s: np.ndarray) -> np.ndarray:
     s = s - s.max(axis=1, keepdims=True)
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
@@ -154,7 +154,7 @@ class FastScorer:
     def __init__(self, meta: dict, arrays: dict):
         self.meta, self.arrays = meta, arrays
         self.classes_ = np.array(meta["classes"], dtype=object)
-        self.blocks = []  # (kind, counter, idf, sublinear, l2, weights)
+        self.blocks = []  # (block meta, counter, idf, weights) per feature block
         for i, b in enumerate(meta["blocks"]):
             a = lambda k, i=i: arrays[f"block{i}_{k}"]
             if b["kind"] == "word":
