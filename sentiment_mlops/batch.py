@@ -95,7 +95,7 @@ def score_file(input, output, settings: Settings | None = None, model_uri: str |
     return {"input": str(src), "output": str(dst), "rows": rows, "bad_rows": bad, "first_bad": first_bad,
             "model": model.name, "version": model.version, "seconds": secs, "rows_per_second": rows / secs if secs else None}
 
-# %% ../nbs/06_batch.ipynb #99f55f99
+# %% ../nbs/06_batch.ipynb #0bb01950
 def score_file_spark(input, output, settings: Settings | None = None, model_uri: str | None = None, column: str = "text",
                      master: str = "local[2]", spark=None) -> dict:
     "Score `input` into `output` (a Parquet directory) with Spark (`mapInPandas` + our safe loader)."
@@ -104,7 +104,7 @@ def score_file_spark(input, output, settings: Settings | None = None, model_uri:
     from sentiment_mlops.registry import load_model
     settings = settings or Settings()
     model = load_model(settings, model_uri)  # the driver caches the version; workers load from the cache
-    model_dir, labels, version, max_chars = str(model.path / "model"), model.labels, model.version, settings.max_text_chars
+    version_dir, labels, version, max_chars = str(model.path), model.labels, model.version, settings.max_text_chars
     own = spark is None
     import os
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter (and find this package)
@@ -125,9 +125,9 @@ def score_file_spark(input, output, settings: Settings | None = None, model_uri:
 
         def score(batches):
             from types import SimpleNamespace
-            from sentiment_mlops.model import load_pipeline, predict_texts, to_scorer
-            pipe = load_pipeline(model_dir)
-            predictor = to_scorer(pipe) or pipe
+            from sentiment_mlops.model import predict_texts
+            from sentiment_mlops.registry import load_predictor
+            predictor = load_predictor(Path(version_dir))  # the cached scorer (or the skops pipeline), as the API loads it
             m = SimpleNamespace(predict_proba=lambda texts: predict_texts(predictor, texts), labels=labels, version=version)
             for b in batches:
                 out = score_frame(m, b["text"].tolist(), 0, max_chars)

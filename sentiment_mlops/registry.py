@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['log', 'BEHAVIOURAL_CHECKS', 'model_signature', 'input_example', 'client_for', 'artifact_root', 'ensure_experiment',
            'version_tags', 'log_and_register', 'log_notebook', 'ModelUnavailable', 'parse_model_uri', 'LoadedModel',
-           'load_model', 'load_from_cache', 'current_version', 'behavioural_checks', 'GateResult', 'held_out_split',
-           'gate', 'model_card', 'record_gate', 'PromotionRefused', 'promote', 'rollback', 'list_versions', 'main']
+           'load_predictor', 'load_model', 'load_from_cache', 'current_version', 'behavioural_checks', 'GateResult',
+           'held_out_split', 'gate', 'model_card', 'record_gate', 'PromotionRefused', 'promote', 'rollback',
+           'list_versions', 'main']
 
 # %% ../nbs/03a_registry.ipynb #fe9f6a9c
 import logging
@@ -129,7 +130,7 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     if not m: raise ValueError(f"unsupported model URI {uri!r}: use models:/<name>@<alias> or models:/<name>/<version>")
     return m["name"], m["alias"], m["version"]
 
-# %% ../nbs/03a_registry.ipynb #eb5fc709
+# %% ../nbs/03a_registry.ipynb #b9f6f6aa
 @dataclass
 class LoadedModel:
     """A model ready to serve — its predictor (the `FastScorer` when the pipeline has one, else the scikit-learn
@@ -174,7 +175,7 @@ def _write_json_atomic(path: Path, obj):
 def _cached(settings: Settings, name: str, version: str) -> Path:
     return Path(settings.model_cache_dir) / name / "versions" / str(version)
 
-def _load_predictor(d: Path):
+def load_predictor(d: Path):
     "The cached scorer of version directory `d` (no scikit-learn import); else its pipeline, as a scorer if it converts."
     if (d / "scorer" / "scorer.json").exists():
         try: return FastScorer.load(d / "scorer")
@@ -186,7 +187,7 @@ def _load_predictor(d: Path):
 def _load_cached(settings, name, version, alias, source) -> LoadedModel:
     d = _cached(settings, name, version)
     info = json.loads((d / "version.json").read_text())
-    return LoadedModel(_load_predictor(d), name, str(version), alias, info.get("run_id", ""), info.get("tags", {}), source, d)
+    return LoadedModel(load_predictor(d), name, str(version), alias, info.get("run_id", ""), info.get("tags", {}), source, d)
 
 def _download(settings: Settings, client, mv) -> Path:
     "Download version `mv` into the cache atomically, after checking that it loads."
