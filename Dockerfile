@@ -7,7 +7,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY constraints.txt settings.ini setup.py pyproject.toml README.md ./
+COPY constraints.txt settings.ini setup.py pyproject.toml README.md MANIFEST.in ./
 COPY sentiment_mlops ./sentiment_mlops
 # runtime dependencies only (no [dev]), pinned by the same constraints as CI
 RUN pip install -c constraints.txt . \
@@ -20,7 +20,7 @@ ARG MODEL_URI="models:/SentimentAnalysisModel@production"
 ENV SENTIMENT_MODEL_CACHE_DIR=/opt/models
 RUN mkdir -p /opt/models \
  && if [ -n "$BAKE_MODEL_FROM" ]; then \
-      MLFLOW_TRACKING_URI="$BAKE_MODEL_FROM" python -c "from sentiment_mlops.config import Settings; from sentiment_mlops.registry import load_model; print(load_model(Settings(), '$MODEL_URI').version)"; \
+      MLFLOW_TRACKING_URI="$BAKE_MODEL_FROM" python -c "from sentiment_mlops.config import Settings; from sentiment_mlops.store import load_model; print(load_model(Settings(), '$MODEL_URI').version)"; \
     fi
 
 FROM python:3.11-slim AS runtime

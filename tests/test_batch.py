@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run_py
+from sentiment_mlops.text import text_problem
 
+EMPTY = text_problem("")  # the API's own rule and message (sentiment_mlops.text), which batch scoring applies too
 TEXTS = ["great crew, thanks!", "", "my flight is delayed again", None, "x" * 20_000, "ok I guess", "the worst service"]
 
 
@@ -26,7 +28,7 @@ def check(out: pd.DataFrame, df: pd.DataFrame, version: str):
     assert bad.sum() == 3 * 300 and out.loc[bad, "label"].isna().all()
     assert out.loc[~bad, "label"].isin(["negative", "neutral", "positive"]).all()
     assert (out.loc[~bad, "confidence"] > 0.33).all() and (out["model_version"] == version).all()
-    assert set(out.loc[out["row"] % 7 == 1, "error"]) == {"empty text"}
+    assert set(out.loc[out["row"] % 7 == 1, "error"]) == {EMPTY}
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -36,7 +38,7 @@ def test_pandas_engine_streams_in_chunks(small_model, inputs, fmt):
     r = run_py(["-m", "sentiment_mlops.batch", "score", "--input", tmp / f"in.{fmt}", "--output", tmp / "out.parquet",
                 "--chunk_rows", "500"], REPO, env(s))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "900 bad row(s)" in r.stderr and "row 1: empty text" in r.stderr
+    assert "900 bad row(s)" in r.stderr and f"row 1: {EMPTY}" in r.stderr
     check(pd.read_parquet(tmp / "out.parquet"), df, result.version)
 
 

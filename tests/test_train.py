@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import REPO, run_py
-from sentiment_mlops.config import STAGING, Settings, environ
+from sentiment_mlops.config import STAGING, Settings
 from sentiment_mlops.train import TrainParams, train
 
 
@@ -20,7 +20,7 @@ def registered_versions(s: Settings, name="SentimentAnalysisModel"):
 
 
 @pytest.mark.slow
-def test_default_training_meets_the_bar(settings, tmp_path):
+def test_default_training_meets_the_bar(settings, tmp_path, monkeypatch):
     "The default configuration on the full protocol: macro-F1 >= 0.76, fit < 2 min, registered and staged."
     result = train(TrainParams(), settings)
     m, man = result.metrics, result.manifest
@@ -47,10 +47,10 @@ def test_default_training_meets_the_bar(settings, tmp_path):
     assert str(client.get_model_version_by_alias(settings.model_name, STAGING).version) == "1"
 
     # MLflow's own loader (it insists on this variable for any sklearn model, skops included)
-    with environ(MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true"):
-        mlflow.set_tracking_uri(settings.tracking_uri)
-        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{STAGING}")
-        out = model.predict(pd.DataFrame({"text": ["I love this airline, great crew!", "my flight is delayed again"]}))
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{STAGING}")
+    out = model.predict(pd.DataFrame({"text": ["I love this airline, great crew!", "my flight is delayed again"]}))
     assert len(out) == 2
     assert list(out) == ["positive", "negative"]
 
@@ -74,7 +74,7 @@ def test_below_floor_is_registered_but_not_staged(settings):
 
 
 def papermill(tmp_path, *params):
-    args = ["-m", "papermill", REPO / "nbs" / "02_train.ipynb", tmp_path / "out.ipynb", "--cwd", tmp_path]
+    args = ["-m", "papermill", REPO / "nbs" / "08_train.ipynb", tmp_path / "out.ipynb", "--cwd", tmp_path]
     for k, v in params: args += ["-p", k, v]
     return run_py(args, cwd=tmp_path)
 
