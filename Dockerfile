@@ -27,7 +27,9 @@ FROM python:3.11-slim AS runtime
 LABEL org.opencontainers.image.title="sentiment_mlops" \
       org.opencontainers.image.description="Three-class sentiment model served from the MLflow registry" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --home-dir /app --create-home app
+RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --home-dir /app --create-home app \
+ && mkdir -p /app/logs && chown app:app /app/logs && chmod 0700 /app/logs
+# (a named volume mounted on /app/logs starts as a copy of this directory: owned by the app user)
 COPY --from=build /opt/venv /opt/venv
 COPY --from=bake --chown=app:app /opt/models /opt/models
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -36,6 +38,7 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
+# healthy = ready: a model is loaded and answering (/health answers 200 even with no model)
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"]
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2).status != 200)"]
 CMD ["python", "-m", "sentiment_mlops.serve"]

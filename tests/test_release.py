@@ -22,7 +22,8 @@ def test_dockerfile_shape():
     text = (REPO / "Dockerfile").read_text()
     assert text.count("FROM python:3.11-slim") >= 2  # multi-stage, slim base
     assert re.search(r"^USER 10001", text, re.M)  # non-root
-    assert "HEALTHCHECK" in text and "/health" in text
+    assert "HEALTHCHECK" in text and "/ready" in text  # healthy means a model answers (issue 12: not just a live process)
+    assert re.search(r"chown app:app /app/logs", text)  # the log volume is writable by the app user
     assert 'CMD ["python", "-m", "sentiment_mlops.serve"]' in text
     assert '".[dev]"' not in text  # runtime dependencies only
 
@@ -49,6 +50,25 @@ def test_compose_file_parses():
     c = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     assert {"db", "mlflow", "api"} <= set(c["services"])
     assert "postgresql+psycopg2://" in c["services"]["mlflow"]["command"]
+
+
+def test_compose_keeps_mlflow_private_and_passwords_out_of_the_repository():
+    "Issue 12: the unauthenticated MLflow server is not published on every interface, and no password is committed."
+    text = (REPO / "docker-compose.yml").read_text()
+    c = yaml.safe_load(text)
+    assert all(str(p).startswith("127.0.0.1:") for p in c["services"]["mlflow"].get("ports", []))
+    assert c["services"]["db"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert "mlflow:mlflow@" not in text and "POSTGRES_PASSWORD: mlflow" not in text
+    assert ".env" in (REPO / ".gitignore").read_text().split() and (REPO / ".env.example").exists()
+
+
+def test_third_party_actions_are_pinned_by_commit():
+    "Issue 12: every `uses:` of another owner's action names a full commit SHA, not a movable tag or branch."
+    loose = [f"{wf.name}: {m[1]}" for wf in WORKFLOWS.glob("*.y*ml")
+             for m in re.finditer(r"uses:\s*([\w./-]+@[\w.-]+)", wf.read_text()) if not re.search(r"@[0-9a-f]{40}$", m[1])]
+    assert not loose, loose
+    docs = yaml.safe_load((WORKFLOWS / "deploy-docs.yaml").read_text())
+    assert docs["permissions"] == {"contents": "write"}  # pushes the built site to gh-pages: nothing more
 
 
 @pytest.mark.slow
