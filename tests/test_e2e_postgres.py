@@ -47,3 +47,26 @@ def test_train_gate_promote_serve_predict_on_postgres(tmp_path):
         assert sorted(int(v.version) for v in client.search_model_versions("name='SentimentAnalysisModel'")) == versions_before
         assert str(client.get_model_version_by_alias("SentimentAnalysisModel", "production").version) == version
     print(f"\nPostgreSQL-backed MLflow at {URI}: trained with papermill, gated and promoted version {version}, served it")
+
+
+def test_a_hundred_alias_moves_on_postgres_are_recorded_and_listed(tmp_path):
+    """Issue 12: the alias history outlives PostgreSQL's 5,000-character tag values — 100+ moves with long reasons, every
+    one recorded and listed by `registry list` (the old single JSON tag failed after ~30)."""
+    from sentiment_mlops.config import Settings
+    from sentiment_mlops.registry import history, promote, rollback
+    from sentiment_mlops.train import TrainParams, train
+    name = f"HistoryTest{os.getpid()}"
+    s = Settings(tracking_uri=URI, model_name=name, model_cache_dir=tmp_path / "cache", min_macro_f1=0.5, actor="ci-history")
+    v1, v2 = train(TrainParams(sample_size=1500), s).version, train(TrainParams(sample_size=1500, seed=7), s).version
+    promote(s, version=v1, force=True, reason="first")
+    promote(s, version=v2, force=True, reason="second")
+    reason = "a long reason, as release notes are: " + "x" * 400
+    for i in range(100): rollback(s, reason=f"{reason} #{i}")
+    moves = history(s)
+    assert len(moves) == 102 and [m["action"] for m in moves[2:]] == ["rolled_back"] * 100
+    assert MlflowClient(URI).get_model_version_by_alias(name, "production").version == v2  # an even number of flips back
+    r = run_py(["-m", "sentiment_mlops.registry", "list"], tmp_path, {"MLFLOW_TRACKING_URI": URI, "SENTIMENT_MODEL_NAME": name})
+    assert r.returncode == 0, r.stderr[-2000:]
+    listed = [line for line in r.stdout.splitlines() if "rolled_back" in line or "promoted_to" in line]
+    print(f"\n{len(moves)} moves of production on PostgreSQL; registry list shows {len(listed)} of them")
+    assert "production history (102 moves" in r.stdout and len(listed) == 102 and all(f"#{i}" in r.stdout for i in range(100))

@@ -69,5 +69,6 @@ def test_gate_promote_rollback_list_and_a_live_switch(tmp_path):
 
     r = cli(s, "list")
     assert r.returncode == 0
-    rows = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
+    table = r.stdout.split("\n\n")[0]  # (the versions; the alias history follows after a blank line)
+    rows = {line.split()[0]: line for line in table.splitlines()[1:]}
     assert "production" in rows["1"] and "true" in rows["1"] and "false" in rows["2"]
