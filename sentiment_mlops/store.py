@@ -6,7 +6,7 @@
 __all__ = ['log', 'ModelUnavailable', 'ModelURI', 'candidate_aliases', 'resolve', 'write_json_atomic', 'ModelCache', 'fetch',
            'LoadedModel', 'load_predictor', 'load_from_cache', 'current_version', 'load_model']
 
-# %% ../nbs/09_store.ipynb #3df0547f
+# %% ../nbs/09_store.ipynb #85e6dedc
 import json
 import logging
 import os
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Settings
+from .config import Settings, redact
 from .scorer import FastScorer
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def current_version(settings: Settings, uri: str | None = None) -> str | None:
     mv, _ = resolve(settings.mlflow_client(), u, settings.fallback_alias)
     return None if mv is None else str(mv.version)
 
-# %% ../nbs/09_store.ipynb #cdc4d840
+# %% ../nbs/09_store.ipynb #0d496df9
 def load_model(settings: Settings, uri: str | None = None) -> LoadedModel:
     "Load the model at `uri` (default: the settings' serving URI) from the registry, or from the cache when it is down."
     u, cache, client = ModelURI.parse(uri or settings.serving_uri), ModelCache(settings.model_cache_dir), settings.mlflow_client()
@@ -217,9 +217,9 @@ def load_model(settings: Settings, uri: str | None = None) -> LoadedModel:
         fetch(cache, client, mv, settings.tracking_uri)
     except ModelUnavailable: raise
     except Exception as e:
-        if not _unreachable(e): raise ModelUnavailable(f"cannot load {u}: {e}") from e
+        if not _unreachable(e): raise ModelUnavailable(redact(f"cannot load {u}: {e}")) from e
         if (m := load_from_cache(settings, uri)) is not None: return m
-        raise ModelUnavailable(f"the registry at {settings.tracking_uri} is unreachable ({type(e).__name__}) and no copy of "
+        raise ModelUnavailable(f"the registry at {redact(settings.tracking_uri)} is unreachable ({type(e).__name__}) and no copy of "
                                f"{u} is cached in {settings.model_cache_dir}") from e
     if alias: cache.set_alias(u.name, alias, mv.version)
     return _load_cached(cache, u.name, str(mv.version), alias, "registry")

@@ -11,7 +11,7 @@ import unicodedata
 
 import ftfy
 
-# %% ../nbs/01_text.ipynb #0e93cb10
+# %% ../nbs/01_text.ipynb #4ecde38b
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 def _visible(ch: str) -> bool: return not ch.isspace() and unicodedata.category(ch) != "Cf"
@@ -21,6 +21,9 @@ def text_problem(value, max_chars: int = 10_000) -> str | None:
     if value is None or (isinstance(value, float) and value != value): return "missing text"
     if not isinstance(value, str): return f"not text: {type(value).__name__}"
     if len(value) > max_chars: return f"text is {len(value)} characters long; the limit is {max_chars}"
+    try: value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"text contains U+{ord(value[e.start]):04X} at position {e.start}, a lone surrogate that no encoding can store"
     if m := _CONTROL.search(value): return f"text contains the control character U+{ord(m.group()):04X} at position {m.start()}"
     if not any(map(_visible, value)): return "text is empty: it has no visible characters"
     return None

@@ -67,6 +67,10 @@ HOSTILE = [  # (what, body bytes, content type, path)
     ("content-type lie: form", b"text=great", "application/x-www-form-urlencoded", "/predict"),
     ("JSON with extra field", b'{"text": "great", "admin": true}', "application/json", "/predict"),
     ("truncated JSON", b'{"text": "gre', "application/json", "/predict"),
+    ("lone surrogate", b'{"text": "\\ud800"}', "application/json", "/predict"),
+    ("lone surrogate in a batch", b'{"texts": ["ok", "\\ud800"]}', "application/json", "/predict/batch"),
+    ("lone low surrogate opening a batch text", b'{"texts": ["\\udfff fine"]}', "application/json", "/predict/batch"),
+    ("half an emoji in a batch", b'{"texts": ["fine", "ok \\ud83d"]}', "application/json", "/predict/batch"),
 ]
 
 

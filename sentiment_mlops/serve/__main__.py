@@ -5,16 +5,19 @@
 # %% auto #0
 __all__ = ['log', 'configure_libraries', 'run', 'main']
 
-# %% ../../nbs/13f_cli.ipynb #53adecad
+# %% ../../nbs/13f_cli.ipynb #3bc37984
 import functools
 import logging
 import os
 import shutil
+import sys
 import tempfile
 
 from fastcore.script import call_parse
 
-from ..config import Settings
+from pydantic import ValidationError
+
+from ..config import Settings, settings_error
 from .app import create_app
 
 log = logging.getLogger("sentiment_mlops.serve")
@@ -29,18 +32,18 @@ def configure_libraries(settings: Settings):
     if d := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # start from clean counters
         shutil.rmtree(d, ignore_errors=True); os.makedirs(d, exist_ok=True)
 
-# %% ../../nbs/13f_cli.ipynb #f9e768cd
+# %% ../../nbs/13f_cli.ipynb #258906a0
 def run(settings: Settings, log_level: str = "info"):
     "Serve `settings`' model with uvicorn in `settings.workers` processes, each building its app from `settings`."
     import uvicorn
     from uvicorn.supervisors import Multiprocess
     config = uvicorn.Config(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
-                            workers=settings.workers, log_level=log_level, access_log=False, timeout_graceful_shutdown=30,
-                            server_header=False)
+                            workers=settings.workers, loop=settings.event_loop, log_level=log_level, access_log=False,
+                            timeout_graceful_shutdown=30, server_header=False, proxy_headers=False)  # (client addresses are unused)
     if settings.workers == 1: return uvicorn.Server(config).run()
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
-# %% ../../nbs/13f_cli.ipynb #76bc9cb5
+# %% ../../nbs/13f_cli.ipynb #51334e00
 @call_parse
 def main(
     host: str = None,  # Address to bind (default SENTIMENT_HOST, 127.0.0.1)
@@ -52,8 +55,10 @@ def main(
     log_level: str = "info",  # uvicorn log level
 ):
     "Serve the registered sentiment model over HTTP."
-    s = Settings.from_flags(host=host, port=port, workers=workers, model_uri=model_uri, fallback_alias=fallback_alias,
-                            reload_check_seconds=reload_check_seconds)
+    try: s = Settings.from_flags(host=host, port=port, workers=workers, model_uri=model_uri, fallback_alias=fallback_alias,
+                                 reload_check_seconds=reload_check_seconds)
+    except ValidationError as e:
+        print(f"error: {settings_error(e)}", file=sys.stderr); sys.exit(2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_libraries(s)
     log.info("serving %s on http://%s:%s with %s worker(s)", s.serving_uri, s.host, s.port, s.workers)

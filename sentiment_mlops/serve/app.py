@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['STATIC', 'PAGE_CSP', 'add_predict_routes', 'health', 'add_operations_routes', 'add_monitoring_routes',
-           'add_admin_routes', 'render_page', 'add_page', 'create_app']
+           'add_admin_routes', 'render_page', 'add_page', 'GatedAPI', 'create_app']
 
-# %% ../../nbs/13e_app.ipynb #dc632ca4
+# %% ../../nbs/13e_app.ipynb #439c10df
 import asyncio
 import json
 import time
@@ -23,10 +23,10 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import sentiment_mlops
-from ..config import Settings
-from .http import BodyLimit, Observe, install_error_handlers, require_admin
+from ..config import Settings, redact
+from .http import Admission, BodyLimit, Observe, install_error_handlers, rate_limit, require_admin
 from .schemas import EXAMPLE_TEXTS, BatchResponse, PredictResponse, request_models
-from .service import ModelNotReady, Service
+from .service import ModelNotReady, Overloaded, Service
 
 # %% ../../nbs/13e_app.ipynb #a365c73f
 def _answers(svc: Service, model, proba: np.ndarray, rows) -> list[dict]:
@@ -47,8 +47,8 @@ def _record(svc: Service, request: Request, model, texts, preds, oov):
 def _respond(obj) -> Response:
     return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
-# %% ../../nbs/13e_app.ipynb #a645c150
-_NOT_READY = {503: {"description": "No model loaded yet"}}
+# %% ../../nbs/13e_app.ipynb #7b76bb96
+_NOT_READY = {503: {"description": "No model loaded yet, or overloaded (retry after `Retry-After` seconds)"}}
 
 def add_predict_routes(app: FastAPI, svc: Service):
     "`POST /predict` (micro-batched) and `POST /predict/batch`."
@@ -57,7 +57,7 @@ def add_predict_routes(app: FastAPI, svc: Service):
     @app.post("/predict", response_model=PredictResponse, tags=["predict"], responses=_NOT_READY)
     async def predict(req: PredictRequest, request: Request):
         "Classify one text."
-        (model, proba, oov), i = await svc.batcher.submit(req.text)
+        model, proba, oov, i = await svc.predict_one(req.text, request)
         pred = _answers(svc, model, proba, [i])[0]
         _record(svc, request, model, [req.text], [pred], None if oov is None else [oov[i]])
         return _respond({**pred, "model": {"name": model.name, "version": model.version}, "request_id": request.scope["state"]["request_id"]})
@@ -65,7 +65,7 @@ def add_predict_routes(app: FastAPI, svc: Service):
     @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses=_NOT_READY)
     async def predict_batch(req: BatchRequest, request: Request):
         "Classify up to `SENTIMENT_MAX_BATCH_ITEMS` texts in one call."
-        model, proba, oov = await svc.predict_many(req.texts)
+        model, proba, oov = await svc.predict_batch(req.texts, request)
         svc.metrics.batch_size.observe(len(req.texts))
         preds = _answers(svc, model, proba, slice(None))
         _record(svc, request, model, req.texts, preds, oov)
@@ -114,7 +114,7 @@ def add_operations_routes(app: FastAPI, svc: Service):
         "Prometheus metrics (all workers)."
         return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-# %% ../../nbs/13e_app.ipynb #a26e5f96
+# %% ../../nbs/13e_app.ipynb #459e8f28
 def add_monitoring_routes(app: FastAPI, svc: Service):
     "`GET /monitoring/stats` and `/monitoring/drift`, computed in the monitor's thread and cached."
     @app.get("/monitoring/stats", tags=["monitoring"])
@@ -129,12 +129,15 @@ def add_monitoring_routes(app: FastAPI, svc: Service):
         return await asyncio.get_running_loop().run_in_executor(svc.monitor_pool, svc.monitor.drift, model)
 
 def add_admin_routes(app: FastAPI, svc: Service):
-    "`POST /admin/reload`, behind the admin token."
-    @app.post("/admin/reload", tags=["admin"], dependencies=[Depends(require_admin(svc.settings))])
+    "`POST /admin/reload`, rate-limited (every attempt counts) and behind the admin token."
+    limit = rate_limit(svc.settings.admin_reloads_per_minute, 60.0)
+
+    @app.post("/admin/reload", tags=["admin"], dependencies=[Depends(limit), Depends(require_admin(svc.settings))],
+              responses={401: {"description": "No or wrong token"}, 429: {"description": "Too many reloads"}})
     async def reload():
-        "Load the version the alias points at now; in-flight requests finish on the old one. Needs the admin token."
-        try: return await svc.load("admin reload")
-        except Exception as e: raise HTTPException(409, f"reload failed, still serving the previous version: {e}") from None
+        "Load the version the alias points at now (nothing if it did not move); in-flight requests finish on the old one."
+        try: return await svc.reload("admin reload")
+        except Exception as e: raise HTTPException(409, redact(f"reload failed, still serving the previous version: {e}")) from None
 
 # %% ../../nbs/13e_app.ipynb #d46c5c0f
 STATIC = Path(sentiment_mlops.__file__).parent / "serve" / "static"
@@ -154,7 +157,7 @@ def add_page(app: FastAPI, settings: Settings):
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(): return HTMLResponse(html, headers=headers)
 
-# %% ../../nbs/13e_app.ipynb #3c2fee22
+# %% ../../nbs/13e_app.ipynb #6ca841d2
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     await app.state.svc.start()
@@ -163,6 +166,24 @@ async def _lifespan(app: FastAPI):
 
 async def _not_ready(request: Request, exc: ModelNotReady):
     return JSONResponse({"error": "no model loaded yet; see /health"}, status_code=503, headers={"Retry-After": "5"})
+
+async def _overloaded(request: Request, exc: Overloaded):
+    return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+class GatedAPI(FastAPI):
+    "FastAPI with the admission gate in front of everything — FastAPI's own layers included — so refusing costs next to nothing."
+    def build_middleware_stack(self):
+        "FastAPI's middleware stack, behind `Admission` when the app has one (`app.state.admission`)."
+        stack, gate = super().build_middleware_stack(), getattr(self.state, "admission", None)
+        return Admission(stack, **gate) if gate else stack
+
+def _admission(svc: Service) -> dict:
+    "The admission gate's settings, and a refusal counted as shed and as a 503 of its route."
+    s, refused = svc.settings, {}  # (series made on first use: an idle server shows no 503 series at all)
+    def on_shed(path: str):
+        if path not in refused: refused[path] = (svc.metrics.shed.labels("queue_full"), svc.metrics.requests.labels(path, "POST", "503"))
+        for series in refused[path]: series.inc()
+    return {"max_queue": s.max_queue, "deadline_s": s.request_deadline_ms / 1000, "on_shed": on_shed}
 
 def _add_middleware(app: FastAPI, svc: Service):
     app.add_middleware(BodyLimit, max_bytes=svc.settings.max_body_bytes)
@@ -174,12 +195,14 @@ def _add_middleware(app: FastAPI, svc: Service):
 def create_app(settings: Settings | None = None, log_sink: Callable | None = None) -> FastAPI:
     "The FastAPI app serving the configured model (a factory: `uvicorn --factory sentiment_mlops.serve:create_app`)."
     settings = settings or Settings()
-    app = FastAPI(title="sentiment_mlops", version=sentiment_mlops.__version__, lifespan=_lifespan,
+    app = GatedAPI(title="sentiment_mlops", version=sentiment_mlops.__version__, lifespan=_lifespan,
                   description="Three-class sentiment (negative / neutral / positive) of short English texts, "
                               "served from the MLflow model registry.")
     app.state.svc = svc = Service(settings, log_sink)
+    app.state.admission = _admission(svc)
     install_error_handlers(app)
     app.add_exception_handler(ModelNotReady, _not_ready)
+    app.add_exception_handler(Overloaded, _overloaded)
     add_page(app, settings)
     add_predict_routes(app, svc)
     add_operations_routes(app, svc)
