@@ -34,7 +34,7 @@ def check_text(text, max_chars: int = 10_000) -> str:
     if (problem := text_problem(text, max_chars)) is not None: raise ValueError(problem)
     return text
 
-# %% ../nbs/01_text.ipynb #c113f983
+# %% ../nbs/01_text.ipynb #e0748325
 MOJIBAKE = {  # lossy sequences seen in the corpus -> what they stood for
     "’¢_äŒ_Ü¢": "'", "’¢_äŒÅ–": '"', "’¢_äŒÎù": '"',  # self-driving cars sub-corpus
     "‰Ûª": "'", "‰Û÷": "'", "‰ÛÏ": '"', "‰Ûù": '"', "‰ÛÒ": "-", "‰ÛÓ": "-", "‰Û_": "…",
@@ -42,8 +42,13 @@ MOJIBAKE = {  # lossy sequences seen in the corpus -> what they stood for
 _MOJIBAKE_RE = re.compile("|".join(map(re.escape, sorted(MOJIBAKE, key=len, reverse=True))))
 _SPACE = re.compile(r"\s+")
 
-def normalize_text(text: str) -> str:
-    "Repair known mojibake, unescape HTML entities, straighten quotes, normalise Unicode (NFC), collapse whitespace."
+_REPAIRABLE = re.compile(r"[^\t\n\r\x20-\x7e]|&")  # what ftfy could change: anything beyond printable ASCII, or an entity
+
+def _repair(text: str) -> str:
     text = _MOJIBAKE_RE.sub(lambda m: MOJIBAKE[m.group()], text)
     text = ftfy.fix_text(text, unescape_html=True, uncurl_quotes=True, normalization="NFC")
     return _SPACE.sub(" ", text).strip()
+
+def normalize_text(text: str) -> str:
+    "Repair known mojibake, unescape HTML entities, straighten quotes, normalise Unicode (NFC), collapse whitespace."
+    return _repair(text) if _REPAIRABLE.search(text) else " ".join(text.split())
