@@ -6,7 +6,8 @@ Both servers serve SentimentAnalysisModel@production (the default full-corpus mo
 store has none) on 127.0.0.1; wrk drives each for `--seconds` per point, single texts and batches of 256.
 The two servers take turns for `--rounds` rounds and each figure is the median of its rounds: on a shared
 machine whose speed drifts, one run per side would compare two different machines.
-Bars (issue 3): single-text requests/s >= 4x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x.
+Bars (issues 3 and 13): single-text requests/s >= 6x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x.
+Both sides serve the same registered version — the portable MLflow model, which answers labels and probabilities.
 """
 import argparse
 import statistics
@@ -33,7 +34,7 @@ def main():
     uri = production_store(a.tracking_uri)
     texts = test_texts()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    env = {"MLFLOW_TRACKING_URI": uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp / "cache"), "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    env = {"MLFLOW_TRACKING_URI": uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp / "cache")}  # (the model loads without pickle)
     p_ml, p_us = free_port(), free_port()
     mlf, t_ml = start([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/SentimentAnalysisModel@production",
                        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(p_ml)], env, tmp / "mlflow.log",
@@ -44,7 +45,7 @@ def main():
         settled(ours.url)  # steady state: the background registry check (and its MLflow import) is done
         probe = texts[:8]
         a_lab = [p["label"] for p in post(f"{ours.url}/predict/batch", {"texts": probe}).json()["predictions"]]
-        b_lab = post(f"{mlf.url}/invocations", {"dataframe_records": [{"text": t} for t in probe]}).json()["predictions"]
+        b_lab = [p["label"] for p in post(f"{mlf.url}/invocations", {"dataframe_records": [{"text": t} for t in probe]}).json()["predictions"]]
         assert a_lab == b_lab, (a_lab, b_lab)  # same model, same answers
 
         single_ours = [body({"text": t}) for t in texts]
@@ -76,8 +77,8 @@ def main():
             for who, r in (("sentiment_mlops", o), ("mlflow", m)):
                 if r["non2xx"] or r["socket_errors"]: print(f"  ! {who}: {r['non2xx']} non-2xx, {r['socket_errors']} socket errors")
         single, batch = rows[0], rows[1]
-        print("\nbars: single req/s >= 4x MLflow: {}; p99 <= 25 ms: {}; batch texts/s >= 1.5x MLflow: {}".format(
-            "PASS" if single[3]["rps"] >= 4 * single[4]["rps"] else "FAIL", "PASS" if single[3]["p99"] <= 25 else "FAIL",
+        print("\nbars: single req/s >= 6x MLflow: {}; p99 <= 25 ms: {}; batch texts/s >= 1.5x MLflow: {}".format(
+            "PASS" if single[3]["rps"] >= 6 * single[4]["rps"] else "FAIL", "PASS" if single[3]["p99"] <= 25 else "FAIL",
             "PASS" if batch[3]["rps"] >= 1.5 * batch[4]["rps"] else "FAIL"))
     finally:
         stop(ours); stop(mlf)

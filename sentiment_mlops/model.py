@@ -7,7 +7,7 @@ __all__ = ['TOKEN_PATTERN', 'MODEL_FAMILIES', 'TRUSTED_TYPES', 'TfidfFeatures', 
            'build_pipeline', 'word_features', 'predict_texts', 'oov_rates', 'PipelinePredictor', 'to_scorer',
            'UntrustedModelError', 'load_pipeline']
 
-# %% ../nbs/04_model.ipynb #e66acda4
+# %% ../nbs/04_model.ipynb #227b7e40
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
-from .scorer import (FORMAT, FastScorer, _log_softmax, _softmax, char_wb_counts, pack_strings, term_hashes,
-                                    tfidf_weight, unpack_strings, word_arrays)
+from .scorer import (FORMAT, NORMALIZE, FastScorer, Scored, _log_softmax, _softmax, char_wb_counts, pack_strings,
+                                    term_hashes, tfidf_weight, unpack_strings, word_arrays)
+from .text import normalize_text
 
 # %% ../nbs/04_model.ipynb #61e9aebc
 class TfidfFeatures(TfidfVectorizer):
@@ -183,19 +184,20 @@ def oov_rates(predictor, texts: list[str]) -> list[float | None]:
         out.append(round(sum(w not in vocab for w in toks) / len(toks), 4) if toks else None)
     return out
 
-# %% ../nbs/04_model.ipynb #db1a78fd
+# %% ../nbs/04_model.ipynb #bdb75a62
 class PipelinePredictor:
-    "A fitted pipeline behind the scorer's interface: `classes_`, `predict_proba`, `predict`, `oov_rates` on lists of texts."
+    "A fitted pipeline behind the scorer's interface (normalising what it scores): `classes_`, `predict_proba`, `predict`, `oov_rates`."
     def __init__(self, pipe: Pipeline): self.pipe, self.classes_ = pipe, pipe.classes_
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         "Class probabilities of `texts`, columns in the order of `classes_`."
-        return predict_texts(self.pipe, list(texts))
+        return predict_texts(self.pipe, [normalize_text(t) for t in texts])
     def oov_rates(self, texts: list[str]) -> list[float | None]:
         "Per text: the share of word tokens outside the vocabulary."
-        return oov_rates(self.pipe, texts)
-    def predict(self, texts: list[str]) -> tuple[np.ndarray, list[float | None]]:
-        "`(probabilities, oov_rates)` of `texts`."
-        return self.predict_proba(texts), self.oov_rates(texts)
+        return oov_rates(self.pipe, [normalize_text(t) for t in texts])
+    def predict(self, texts: list[str]) -> Scored:
+        "`Scored(probabilities, oov_rates, normalised texts)` of `texts`."
+        seen = [normalize_text(t) for t in texts]
+        return Scored(predict_texts(self.pipe, seen), oov_rates(self.pipe, seen), seen)
 
 # %% ../nbs/04_model.ipynb #adb47030
 def _linear(lr) -> tuple[np.ndarray, np.ndarray]:
@@ -238,14 +240,14 @@ def _heads(clf, meta: dict) -> list[tuple[np.ndarray, np.ndarray]] | None:
             heads.append(_linear(expert)); column += k
     return heads
 
-# %% ../nbs/04_model.ipynb #2a77ca1e
+# %% ../nbs/04_model.ipynb #d0f426a2
 def to_scorer(pipe: Pipeline, check: list[str] | None = None) -> FastScorer | None:
     """The `FastScorer` of a fitted `build_pipeline` pipeline; `None` if the pipeline has parts the scorer cannot
     express, or if the two disagree on the texts `check` (default: a few examples)."""
     features = pipe.named_steps["features"].named_transformers_["text"]
     if isinstance(features, FeatureUnion) and features.transformer_weights is not None: return None
     steps = [t for _, t in features.transformer_list] if isinstance(features, FeatureUnion) else [features]
-    meta = {"format": FORMAT, "classes": [str(c) for c in pipe.classes_], "experts": [], "blocks": []}
+    meta = {"format": FORMAT, "normalize": NORMALIZE, "classes": [str(c) for c in pipe.classes_], "experts": [], "blocks": []}
     heads = _heads(pipe.named_steps["clf"], meta)
     if heads is None: return None
     W, arrays, start = np.hstack([w for w, _ in heads]), {"bias": np.concatenate([b for _, b in heads])}, 0
@@ -257,7 +259,8 @@ def to_scorer(pipe: Pipeline, check: list[str] | None = None) -> FastScorer | No
         arrays[f"block{i}_weights"] = np.ascontiguousarray(W[start:start + len(a["idf"])]); start += len(a["idf"])
     scorer = FastScorer(meta, arrays)
     check = check or ["I love this airline!", "not good at all", "the flight leaves at 5pm", "", "ok… 😀 #united @jetblue"]
-    if not np.allclose(scorer.predict_proba(check), predict_texts(pipe, check), rtol=0, atol=1e-9): return None
+    if not np.allclose(scorer.predict_proba(check), predict_texts(pipe, [normalize_text(c) for c in check]), rtol=0, atol=1e-9):
+        return None
     return scorer
 
 # %% ../nbs/04_model.ipynb #56f57e41

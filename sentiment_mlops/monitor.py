@@ -22,10 +22,11 @@ from .drift import detect_drift, statistic_text
 from .predlog import read_log
 from .store import ModelURI, load_model
 
-# %% ../nbs/12_monitor.ipynb #6e5e9b2a
+# %% ../nbs/12_monitor.ipynb #bef94fab
 def load_reference(model_dir) -> dict | None:
     "The reference profile logged with a model (`None` for a model logged without one)."
-    for p in (Path(model_dir) / "extra_files" / "reference.json", Path(model_dir) / "reference.json"):
+    for p in (Path(model_dir) / "artifacts" / "reference.json", Path(model_dir) / "extra_files" / "reference.json",
+              Path(model_dir) / "reference.json"):  # (the portable model's artifact; then where older versions kept it)
         if p.exists(): return json.loads(p.read_text())
     return None
 

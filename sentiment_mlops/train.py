@@ -5,17 +5,14 @@
 # %% auto #0
 __all__ = ['TrainParams', 'TrainResult', 'fit_pipeline', 'train', 'params_parser', 'main']
 
-# %% ../nbs/08_train.ipynb #0c75989e
+# %% ../nbs/08_train.ipynb #34653c7e
 import argparse
-import json
 import signal
 import sys
-import tempfile
 import time
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -86,14 +83,12 @@ def fit_pipeline(params: TrainParams, train_df: pd.DataFrame):
     if params.model == "domain_lr" and "domain" in train_df.columns: kw["clf__domains"] = train_df["domain"].to_numpy()
     return pipe.fit(train_df[["text"]], train_df["label"].to_numpy(), **kw)
 
-# %% ../nbs/08_train.ipynb #173cc8cb
+# %% ../nbs/08_train.ipynb #7b7e94e8
 def _log(params: TrainParams, settings: Settings, pipe, ds, split, evaluation) -> tuple[str, str | None, bool]:
     texts = split.test["text"].tolist()
     ref = build_reference(texts, evaluation.proba, settings.labels, oov_rates(pipe, texts), split.test["label"])
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "reference.json").write_text(json.dumps(ref))
-        return log_and_register(settings, pipe, ds, split, evaluation, params.model_dump(exclude={"tracking_uri", "output_notebook"}),
-                                params.register_model, params.min_macro_f1, extra_files=[Path(d) / "reference.json"])
+    return log_and_register(settings, pipe, ds, split, evaluation, params.model_dump(exclude={"tracking_uri", "output_notebook"}),
+                            params.register_model, params.min_macro_f1, reference=ref)
 
 def train(params: TrainParams | None = None, settings: Settings | None = None, **kwargs) -> TrainResult:
     "Train, evaluate, log to MLflow and (optionally) register a model; returns a `TrainResult`."

@@ -3,6 +3,8 @@ settings passed as arguments (not through the environment), and a serving path w
 import ast
 import json
 
+import pytest
+
 from conftest import REPO, run_py
 
 PACKAGE = REPO / "sentiment_mlops"
@@ -83,7 +85,7 @@ from sentiment_mlops.config import Settings
 from sentiment_mlops.serve import create_app
 with TestClient(create_app(Settings())) as c:
     t0 = time.time()
-    while c.get("/health").json()["registry"]["checked_at"] is None:  # started from the cache, then confirmed with the registry
+    while c.get("/health").json()["registry"]["checked_at"] is None:  # started (from the cache, or the registry), confirmed
         assert time.time() - t0 < 60; time.sleep(0.1)
     codes = [c.post("/predict", json={"text": "what a lovely crew"}).status_code,
              c.post("/predict/batch", json={"texts": ["great", "delayed again"] * 40}).status_code,
@@ -94,20 +96,21 @@ print(json.dumps({"codes": codes, "source": source, "heavy": heavy}))
 """
 
 
-def test_the_serving_path_imports_no_training_stack(small_model, tmp_path):
-    """A server that starts from its cache, confirms the version with the registry and answers every kind of prediction
-    imports neither scikit-learn, pandera, matplotlib nor skops."""
+@pytest.mark.parametrize("start", ["cached", "cold"])
+def test_the_serving_path_imports_no_training_stack(small_model, tmp_path, start):
+    """A server that starts — from its cache, or cold: downloading the version — confirms the version with the registry
+    and answers every kind of prediction imports neither scikit-learn, pandera, matplotlib nor skops."""
     from sentiment_mlops.config import Settings
     from sentiment_mlops.store import load_model
     s, result = small_model
-    load_model(Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache"))  # fills the cache
+    if start == "cached": load_model(Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache"))  # fills the cache
     env = {"MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp_path / "cache"),
            "SENTIMENT_LOG_DIR": str(tmp_path / "logs")}
     out = run_py(["-c", SERVING_PATH], tmp_path, env)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"\nserving path: {got}")
-    assert got == {"codes": [200] * 5, "source": "cache", "heavy": []}
+    print(f"\nserving path, {start} start: {got}")
+    assert got == {"codes": [200] * 5, "source": "cache" if start == "cached" else "registry", "heavy": []}
 
 
 def chapters() -> dict[str, str]:

@@ -2,11 +2,14 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from mlflow import MlflowClient
 
-from servers import api_env, api_server, metric, wait_until
+from servers import api_env, api_server, metric, wait_for, wait_until
 from sentiment_mlops.config import PRODUCTION, Settings
 from sentiment_mlops.train import TrainParams, train
 
@@ -21,7 +24,7 @@ def test_alias_on_a_corrupt_version_keeps_the_old_model_and_says_so(tmp_path):
     client.set_registered_model_alias(s.model_name, PRODUCTION, v1)
     # corrupt version 2's stored model: garbage where its skops file was
     where = Path(client.get_model_version_download_uri(s.model_name, v2).removeprefix("file://"))
-    (where / "model.skops").write_bytes(b"not a model, and certainly not a pickle")
+    (where / "artifacts" / "scorer" / "scorer.npz").write_bytes(b"not a model, and certainly not a pickle")
     with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_RELOAD_CHECK_SECONDS="1"), wait="/ready") as api:
         assert api.get("/model").json()["version"] == v1
         client.set_registered_model_alias(s.model_name, PRODUCTION, v2)
@@ -71,30 +74,32 @@ import sys
 from sentiment_mlops.config import Settings
 from sentiment_mlops.store import load_from_cache
 m = load_from_cache(Settings())
-print(type(m.predictor).__name__, m.version, m.predict_proba(["what a lovely crew"]).shape,
+print(type(m.predictor).__name__ if m else None, m and m.version, m and m.predict_proba(["what a lovely crew"]).shape,
       sorted({n.split(".")[0] for n in sys.modules} & {"sklearn", "skops", "mlflow"}))
 """
 
 
-def test_cached_start_loads_the_scorer_without_sklearn_and_survives_a_corrupt_one(small_model, tmp_path):
+def test_cached_start_loads_the_scorer_without_sklearn_and_a_corrupt_one_is_downloaded_again(small_model, tmp_path):
     """A version in the cache is served from its scorer without importing scikit-learn, skops or MLflow; a corrupt
-    scorer file falls back to the (skops-checked) pipeline instead of failing the start."""
+    scorer file is quarantined (never served) and the version is downloaded again once the registry answers."""
     from conftest import REPO, run_py
-    from sentiment_mlops.store import load_model
+    from sentiment_mlops.store import SCORER_PATH, load_model
     s, result = small_model
     s = Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache")
-    version_dir = load_model(s).path  # downloads the version: pipeline + scorer into the cache
-    assert (version_dir / "scorer" / "scorer.npz").exists() and (version_dir / "model" / "MLmodel").exists()
+    version_dir = load_model(s).path  # downloads the version into the cache
+    assert (version_dir / SCORER_PATH / "scorer.npz").exists() and (version_dir / "model" / "MLmodel").exists()
     env = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "SENTIMENT_MODEL_CACHE_DIR": str(tmp_path / "cache")}
     out = run_py(["-c", CACHED_START], REPO, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["FastScorer", result.version, "(1,", "3)", "[]"], out.stdout
 
-    (version_dir / "scorer" / "scorer.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (version_dir / SCORER_PATH / "scorer.npz").write_bytes(b"PK\x03\x04 not really a zip")
     out = run_py(["-c", CACHED_START], REPO, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[:2] == ["FastScorer", result.version]  # rebuilt in memory from the pipeline
-    assert "unreadable scorer" in out.stderr and "'sklearn'" in out.stdout and "'skops'" in out.stdout
+    assert out.stdout.split()[0] == "None" and "unreadable" in out.stderr  # quarantined, not served
+    assert not version_dir.exists() and len(list((version_dir.parent.parent / "quarantine").iterdir())) == 1
+    again = load_model(s)  # the registry answers: a good copy comes back
+    assert again.version == result.version and again.source == "registry" and (version_dir / SCORER_PATH / "scorer.npz").exists()
 
 
 def test_a_cache_shared_by_two_registries_serves_each_its_own_version(small_model, tmp_path):
@@ -113,3 +118,44 @@ def test_a_cache_shared_by_two_registries_serves_each_its_own_version(small_mode
     assert json.loads((second.path / "version.json").read_text())["run_id"] == result_b.run_id
     assert not list(second.path.parent.glob(".stale-*")) and not list(second.path.parent.glob(".download-*"))
     assert second.predict_proba(["great crew"]).shape == (1, 3)
+
+
+CONCURRENT_LOAD = """
+import json
+from sentiment_mlops.config import Settings
+from sentiment_mlops.store import load_model
+m = load_model(Settings())
+print(json.dumps({"version": m.version, "source": m.source, "p": m.predict_proba(["what a lovely crew"]).round(12).tolist()}))
+"""
+
+
+def test_two_processes_downloading_the_same_version_end_with_one_good_copy(small_model, tmp_path):
+    "Issue 12: two workers starting together on an empty cache both load the version; one intact copy remains."
+    s, result = small_model
+    env = {**os.environ, "MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_LOAD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    answers = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert answers[0]["p"] == answers[1]["p"] and {a["version"] for a in answers} == {result.version}
+    versions = tmp_path / "cache" / s.model_name / "versions"
+    assert [p.name for p in versions.iterdir()] == [result.version]  # one copy; no half-written .download-* left behind
+    from sentiment_mlops.store import load_from_cache
+    assert load_from_cache(Settings(tracking_uri="http://127.0.0.1:9", model_cache_dir=tmp_path / "cache")).version == result.version
+
+
+def test_a_truncated_cache_entry_heals_while_the_registry_answers(small_model, tmp_path):
+    "Issue 12: with `version.json` truncated, the server used to stay unready (read as 'registry unreachable', retried forever)."
+    from sentiment_mlops.store import load_model
+    s, result = small_model
+    first = load_model(Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache"))
+    (first.path / "version.json").write_text('{"name": "SentimentAnalysisModel", "run_')
+    t0 = time.time()
+    with api_server(tmp_path, api_env(s, tmp_path), wait=None) as api:
+        wait_for(api.url + "/ready", timeout=30, proc=api.proc)
+        ready_after = time.time() - t0
+        assert api.get("/model").json()["version"] == result.version
+    quarantined = list((tmp_path / "cache" / s.model_name / "quarantine").iterdir())
+    print(f"\ntruncated version.json: ready after {ready_after:.1f} s, {len(quarantined)} entry quarantined")
+    assert len(quarantined) == 1 and (first.path / "version.json").exists()

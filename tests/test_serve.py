@@ -98,6 +98,21 @@ def test_bad_batch_requests_get_a_clear_4xx(api, what, kw, status, words):
     assert words in r.json()["error"]
 
 
+VARIANTS = [  # one text, as clients write it (issue 13: training and serving see the same text)
+    "I don't like the café's delays & the crew's attitude, at all",
+    "I don&#39;t like the caf&eacute;&#39;s delays &amp; the crew&#39;s attitude, at all",  # HTML-escaped
+    "I don\u2019t like the café\u2019s delays & the crew\u2019s attitude, at all",  # curly apostrophes
+    "  I don't  like the café's\tdelays &\n the crew's attitude,   at all ",  # odd whitespace
+    "I don't like the cafe\u0301's delays & the crew's attitude, at all",  # Unicode NFD
+]
+
+
+def test_variants_of_a_text_get_identical_probabilities(api):
+    answers = [api.post("/predict", json={"text": v}).json() for v in VARIANTS]
+    batch = api.post("/predict/batch", json={"texts": VARIANTS}).json()["predictions"]
+    assert all(a["probabilities"] == answers[0]["probabilities"] for a in answers + batch), [a["probabilities"] for a in answers]
+
+
 def test_chunked_body_over_the_limit_is_refused_while_reading(api):
     def chunks():
         for _ in range(40): yield b"x" * 65_536  # 2.5 MB, no Content-Length

@@ -46,13 +46,14 @@ def test_default_training_meets_the_bar(settings, tmp_path, monkeypatch):
     assert v.tags["data_sha256"] == man["data_sha256"] and float(v.tags["macro_f1"]) == pytest.approx(m["macro_f1"], abs=1e-6)
     assert str(client.get_model_version_by_alias(settings.model_name, STAGING).version) == "1"
 
-    # MLflow's own loader (it insists on this variable for any sklearn model, skops included)
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    # MLflow's own loader, as another team would use it: no pickle, so no MLFLOW_ALLOW_PICKLE_DESERIALIZATION needed
+    monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
     mlflow.set_tracking_uri(settings.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{STAGING}")
     out = model.predict(pd.DataFrame({"text": ["I love this airline, great crew!", "my flight is delayed again"]}))
     assert len(out) == 2
-    assert list(out) == ["positive", "negative"]
+    assert list(out["label"]) == ["positive", "negative"]
+    assert out[["p_negative", "p_neutral", "p_positive"]].sum(axis=1).round(6).tolist() == [1.0, 1.0] and out["error"].isna().all()
 
 
 def test_cli_trains_registers_and_says_where(tmp_path):

@@ -28,7 +28,7 @@ from .http import Admission, BodyLimit, Observe, install_error_handlers, rate_li
 from .schemas import EXAMPLE_TEXTS, BatchResponse, PredictResponse, request_models
 from .service import ModelNotReady, Overloaded, Service
 
-# %% ../../nbs/13e_app.ipynb #a365c73f
+# %% ../../nbs/13e_app.ipynb #40fb0f35
 def _answers(svc: Service, model, proba: np.ndarray, rows) -> list[dict]:
     "Predictions of `proba[rows]`, counted by label in the metrics."
     labels, p = model.labels, proba[rows]
@@ -38,7 +38,7 @@ def _answers(svc: Service, model, proba: np.ndarray, rows) -> list[dict]:
     return [{"label": labels[k], "confidence": q[k], "probabilities": dict(zip(labels, q))} for k, q in zip(best.tolist(), p.tolist())]
 
 def _record(svc: Service, request: Request, model, texts, preds, oov):
-    "Hand the answers to the prediction log; a failure is counted and shown in /health, never raised."
+    "Hand the answers (and the texts as the model saw them) to the prediction log; a failure is counted and shown in /health, never raised."
     if svc.log_sink is None: return
     try: svc.log_sink(request.scope["state"]["request_id"], model, texts, preds, oov)
     except Exception as e:
@@ -47,7 +47,7 @@ def _record(svc: Service, request: Request, model, texts, preds, oov):
 def _respond(obj) -> Response:
     return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
-# %% ../../nbs/13e_app.ipynb #7b76bb96
+# %% ../../nbs/13e_app.ipynb #84cadc21
 _NOT_READY = {503: {"description": "No model loaded yet, or overloaded (retry after `Retry-After` seconds)"}}
 
 def add_predict_routes(app: FastAPI, svc: Service):
@@ -57,18 +57,18 @@ def add_predict_routes(app: FastAPI, svc: Service):
     @app.post("/predict", response_model=PredictResponse, tags=["predict"], responses=_NOT_READY)
     async def predict(req: PredictRequest, request: Request):
         "Classify one text."
-        model, proba, oov, i = await svc.predict_one(req.text, request)
-        pred = _answers(svc, model, proba, [i])[0]
-        _record(svc, request, model, [req.text], [pred], None if oov is None else [oov[i]])
+        model, scored, i = await svc.predict_one(req.text, request)
+        pred = _answers(svc, model, scored.proba, [i])[0]
+        _record(svc, request, model, [scored.texts[i]], [pred], [scored.oov[i]])
         return _respond({**pred, "model": {"name": model.name, "version": model.version}, "request_id": request.scope["state"]["request_id"]})
 
     @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses=_NOT_READY)
     async def predict_batch(req: BatchRequest, request: Request):
         "Classify up to `SENTIMENT_MAX_BATCH_ITEMS` texts in one call."
-        model, proba, oov = await svc.predict_batch(req.texts, request)
+        model, scored = await svc.predict_batch(req.texts, request)
         svc.metrics.batch_size.observe(len(req.texts))
-        preds = _answers(svc, model, proba, slice(None))
-        _record(svc, request, model, req.texts, preds, oov)
+        preds = _answers(svc, model, scored.proba, slice(None))
+        _record(svc, request, model, scored.texts, preds, scored.oov)
         return _respond({"predictions": preds, "model": {"name": model.name, "version": model.version},
                          "request_id": request.scope["state"]["request_id"]})
 

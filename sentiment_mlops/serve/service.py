@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['log', 'ModelNotReady', 'Overloaded', 'Service', 'warm_up', 'settle']
 
-# %% ../../nbs/13d_service.ipynb #11cbd6a0
+# %% ../../nbs/13d_service.ipynb #3fea883a
 import asyncio
 import gc
 import logging
@@ -22,6 +22,7 @@ from prometheus_client import multiprocess
 from ..config import Settings, redact
 from ..monitor import Monitor
 from ..predlog import PredictionLog
+from ..scorer import Scored
 from .batcher import ClientGone, Expired, MicroBatcher
 from .http import Metrics
 from .schemas import EXAMPLE_TEXTS
@@ -85,16 +86,16 @@ async def stop(self: Service):
     for pool in (self.load_pool, self.monitor_pool): pool.shutdown(wait=False, cancel_futures=True)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"): multiprocess.mark_process_dead(os.getpid())
 
-# %% ../../nbs/13d_service.ipynb #4e7ddbea
+# %% ../../nbs/13d_service.ipynb #7709824c
 @patch
 def predict_texts(self: Service, texts: list[str], model=None):
-    "`(model, probabilities, oov_rates)` for `texts`, with one snapshot of the served model."
+    "`(model, Scored)` for `texts`, with one snapshot of the served model."
     model = model or self.snapshot()
-    return model, *model.predict(texts)
+    return model, model.predict(texts)
 
 @patch
 async def predict_many(self: Service, texts: list[str], min_chunk: int = 32):
-    "`(model, probabilities, oov_rates)` for a batch request, split over the model threads no other batch is using."
+    "`(model, Scored)` for a batch request, split over the model threads no other batch is using."
     loop, model = asyncio.get_running_loop(), self.snapshot()
     n = min(max(1, self.settings.predict_threads - self._batch_threads), max(1, len(texts) // min_chunk))
     bounds = np.linspace(0, len(texts), n + 1).astype(int)
@@ -102,10 +103,10 @@ async def predict_many(self: Service, texts: list[str], min_chunk: int = 32):
     try: parts = await asyncio.gather(*(loop.run_in_executor(self.predict_pool, self.predict_texts, texts[a:b], model)
                                         for a, b in zip(bounds[:-1], bounds[1:])))
     finally: self._batch_threads -= n
-    oov = None if any(o is None for _, _, o in parts) else [x for _, _, o in parts for x in o]
-    return model, np.vstack([p for _, p, _ in parts]), oov
+    scored = [s for _, s in parts]
+    return model, Scored(np.vstack([s.proba for s in scored]), [o for s in scored for o in s.oov], [x for s in scored for x in s.texts])
 
-# %% ../../nbs/13d_service.ipynb #62031099
+# %% ../../nbs/13d_service.ipynb #b9a2023e
 @patch
 def _deadline(self: Service, request) -> float:
     "The request's deadline (monotonic time, as stamped on arrival); shed at once if it has passed."
@@ -120,32 +121,32 @@ def _shed(self: Service, reason: str):
 
 @patch
 async def predict_one(self: Service, text: str, request):
-    "`(model, probabilities, oov_rates, index)` of one text, micro-batched, within the request's deadline."
-    try: (model, proba, oov), i = await self.batcher.submit(text, self._deadline(request), request.receive)
+    "`(model, Scored of its batch, index)` of one text, micro-batched, within the request's deadline."
+    try: (model, scored), i = await self.batcher.submit(text, self._deadline(request), request.receive)
     except Expired: self._shed("deadline")
     except ClientGone: self._shed("disconnected")
-    return model, proba, oov, i
+    return model, scored, i
 
 @patch
 async def predict_batch(self: Service, texts: list[str], request):
-    "`(model, probabilities, oov_rates)` of a batch request, within its deadline."
+    "`(model, Scored)` of a batch request, within its deadline."
     try: return await asyncio.wait_for(self.predict_many(texts), self._deadline(request) - time.monotonic())
     except TimeoutError: self._shed("deadline")
 
-# %% ../../nbs/13d_service.ipynb #7deac6b2
+# %% ../../nbs/13d_service.ipynb #b14712e0
 def warm_up(model):
     "One prediction, so that the first request does not pay for lazy initialisation."
     model.predict_proba(EXAMPLE_TEXTS)
 
-def settle():
-    "Collect what is garbage now, then move every surviving object out of the collector's reach (`gc.freeze`)."
-    gc.collect()  # (first: garbage must never be frozen, or it would never be freed)
-    gc.freeze()   # the model's arrays and MLflow's modules are long-lived; rescanning them made 100-300 ms pauses
+def settle(full: bool = False):
+    "Collect garbage (all generations if `full`, else the young ones), then move every surviving object out of the collector's reach."
+    gc.collect(2 if full else 1)  # (first: garbage must not be frozen, or a cycle in it would never be freed)
+    gc.freeze()  # the model's arrays and MLflow's modules are long-lived; rescanning them made 100-300 ms pauses
 
 @patch
 def _install(self: Service, new):
     old = self.model
-    settle()
+    settle(full=old is None)  # (a full collection takes 120-150 ms: only before the first model serves anything)
     self.model = new  # the switch: one reference assignment
     if old is not None and old.version != new.version: self.metrics.model_info.labels(old.name, old.version).set(0)
     self.metrics.model_info.labels(new.name, new.version).set(1)
