@@ -183,6 +183,7 @@ def test_admin_reload_needs_the_token_and_switches_version(small_model, tmp_path
 
 def test_not_ready_until_a_model_exists_then_follows_the_alias(tmp_path):
     s = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", min_macro_f1=0.5)
+    MlflowClient(s.tracking_uri).search_registered_models()  # the store exists (empty) before the API polls it
     with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_RELOAD_CHECK_SECONDS="1")) as api:
         assert api.get("/ready").status_code == 503
         h = api.get("/health").json()
