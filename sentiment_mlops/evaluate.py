@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['LENGTH_BUCKETS', 'BEHAVIOURAL_CHECKS', 'expected_calibration_error', 'classification_metrics', 'flat_metrics',
            'plot_confusion_matrix', 'plot_pr_curves', 'plot_calibration', 'length_bucket', 'slice_metrics',
-           'behavioural_checks', 'Evaluation', 'evaluate_run']
+           'behavioural_checks', 'vader_labels', 'vader_baseline', 'ood_metrics', 'Evaluation', 'evaluate_run']
 
-# %% ../nbs/05_evaluate.ipynb #16f4517e
+# %% ../nbs/05_evaluate.ipynb #7dbd53d2
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from sklearn.metrics import (ConfusionMatrixDisplay, PrecisionRecallDisplay, acc
 from .config import DEFAULT_LABELS
 from .model import predict_texts
 
-# %% ../nbs/05_evaluate.ipynb #b2cce913
+# %% ../nbs/05_evaluate.ipynb #b790235b
 def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, bins: int = 15) -> float:
     "Weighted mean |accuracy - confidence| over equal-width confidence bins."
     correct, confidence = np.asarray(correct, float), np.asarray(confidence, float)
@@ -50,11 +51,11 @@ def classification_metrics(y_true, proba: np.ndarray, labels=DEFAULT_LABELS) -> 
     }
 
 def flat_metrics(m: dict) -> dict[str, float]:
-    "The scalar metrics of `classification_metrics` as a flat dict for `mlflow.log_metrics`."
+    "The scalar metrics of `classification_metrics` as a flat dict for `mlflow.log_metrics` (an `ood` part's as `ood_…`)."
     out = {k: float(v) for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for lab, d in m.get("per_class", {}).items():
         for k in ("precision", "recall", "f1"): out[f"{k}_{lab}"] = float(d[k])
-    return out
+    return {**out, **{f"ood_{k}": v for k, v in flat_metrics(m["ood"]).items()}} if "ood" in m else out
 
 # %% ../nbs/05_evaluate.ipynb #f6cd1647
 def plot_confusion_matrix(y_true, proba, labels=DEFAULT_LABELS) -> Figure:
@@ -151,7 +152,39 @@ def behavioural_checks(predictor, checks=BEHAVIOURAL_CHECKS) -> list[dict]:
                     "predicted": [classes[i] for i in proba.argmax(1)]})
     return out
 
-# %% ../nbs/05_evaluate.ipynb #676ce4bf
+# %% ../nbs/05_evaluate.ipynb #66bca3fa
+def vader_labels(texts: list[str]) -> np.ndarray:
+    "The VADER lexicon's label of each text: positive if its compound score is ≥ 0.05, negative if ≤ −0.05, else neutral."
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    sia = SentimentIntensityAnalyzer()
+    compound = np.array([sia.polarity_scores(t)["compound"] for t in texts])
+    return np.where(compound >= 0.05, "positive", np.where(compound <= -0.05, "negative", "neutral"))
+
+def vader_baseline(ood, cache_dir=None, labels=DEFAULT_LABELS) -> dict:
+    "VADER's macro-F1 and accuracy on the out-of-domain set `ood` (a `Dataset`), cached per set."
+    from sentiment_mlops.data import ood_path
+    path = ood_path(cache_dir).with_suffix(f".vader-{ood.sha256[:12]}.json")
+    if path.exists(): return json.loads(path.read_text())
+    y, pred = ood.frame["label"].to_numpy(), vader_labels(ood.frame["text"].tolist())
+    res = {"vader_macro_f1": float(f1_score(y, pred, labels=list(labels), average="macro", zero_division=0)),
+           "vader_accuracy": float(accuracy_score(y, pred))}
+    path.write_text(json.dumps(res))
+    return res
+
+# %% ../nbs/05_evaluate.ipynb #b25f2df7
+def ood_metrics(predictor, ood, labels=DEFAULT_LABELS, cache_dir=None) -> dict:
+    "The model's metrics on the out-of-domain set (overall, and macro-F1 per source), beside VADER's baseline."
+    labels, texts = list(labels), ood.frame["text"].tolist()
+    classes = [str(c) for c in predictor.classes_]
+    proba = predict_texts(predictor, texts)[:, [classes.index(lab) for lab in labels]]
+    m = classification_metrics(ood.frame["label"], proba, labels)
+    out = {k: m[k] for k in ("rows", "accuracy", "macro_f1", "log_loss", "ece", "per_class")}
+    for domain, rows in ood.frame.groupby("domain").indices.items():
+        out[f"macro_f1_{domain}"] = float(f1_score(ood.frame["label"].to_numpy()[rows], np.asarray(labels)[proba[rows].argmax(1)],
+                                                   labels=labels, average="macro", zero_division=0))
+    return {**out, **vader_baseline(ood, cache_dir, labels)}
+
+# %% ../nbs/05_evaluate.ipynb #66005bb1
 @dataclass
 class Evaluation:
     "Everything measured on the held-out split of a run."
@@ -160,14 +193,15 @@ class Evaluation:
     slices: pd.DataFrame
     figures: dict = field(default_factory=dict)
 
-def evaluate_run(pipe, split, labels=DEFAULT_LABELS, plots: bool = True) -> Evaluation:
-    "Evaluate a fitted pipeline on `split.test`: metrics, slices and (optionally) figures."
+def evaluate_run(pipe, split, labels=DEFAULT_LABELS, plots: bool = True, ood=None) -> Evaluation:
+    "Evaluate a fitted pipeline on `split.test` (and on the out-of-domain set `ood`, if given): metrics, slices and (optionally) figures."
     labels = list(labels)
     classes = list(pipe.classes_)
     if sorted(classes) != sorted(labels): raise ValueError(f"model classes {classes} differ from labels {labels}")
     proba = predict_texts(pipe, split.test["text"].tolist())[:, [classes.index(lab) for lab in labels]]
     y = split.test["label"].to_numpy()
     ev = Evaluation(classification_metrics(y, proba, labels), proba, slice_metrics(split.test, proba, labels))
+    if ood is not None: ev.metrics["ood"] = ood_metrics(pipe, ood, labels)
     if plots:
         ev.figures = {"confusion_matrix": plot_confusion_matrix(y, proba, labels), "pr_curves": plot_pr_curves(y, proba, labels),
                       "calibration": plot_calibration(y, proba, labels)}
