@@ -4,16 +4,17 @@
 
 # %% auto #0
 __all__ = ['TOKEN_PATTERN', 'MODEL_FAMILIES', 'TRUSTED_TYPES', 'TfidfFeatures', 'text_features', 'DomainMixtureClassifier',
-           'build_pipeline', 'word_features', 'predict_texts', 'oov_rates', 'PipelinePredictor', 'to_scorer',
-           'UntrustedModelError', 'load_pipeline']
+           'build_pipeline', 'word_features', 'transform_texts', 'predict_texts', 'oov_rates', 'PipelinePredictor',
+           'to_scorer', 'UntrustedModelError', 'load_pipeline']
 
-# %% ../nbs/04_model.ipynb #227b7e40
+# %% ../nbs/04_model.ipynb #8b99eac8
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import skops.io as sio
+from fastcore.basics import patch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -23,8 +24,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
-from .scorer import (FORMAT, NORMALIZE, FastScorer, Scored, _log_softmax, _softmax, char_wb_counts, pack_strings,
-                                    term_hashes, tfidf_weight, unpack_strings, word_arrays)
+from .scorer import (FORMAT, LEXICON, NORMALIZE, FastScorer, Scored, _log_softmax, _softmax, char_wb_counts,
+                                    guard_features, pack_strings, term_hashes, tfidf_weight, unpack_strings, word_arrays)
 from .text import normalize_text
 
 # %% ../nbs/04_model.ipynb #61e9aebc
@@ -94,7 +95,7 @@ def _scores(lr: LogisticRegression, X) -> np.ndarray:
 def _log_proba(lr: LogisticRegression, X) -> np.ndarray:
     return _log_softmax(_scores(lr, X))  # (the scorer's softmax helpers: one arithmetic for both paths)
 
-# %% ../nbs/04_model.ipynb #9efa5fef
+# %% ../nbs/04_model.ipynb #5a238307
 class DomainMixtureClassifier(ClassifierMixin, BaseEstimator):
     "A shared logistic regression mixed with per-domain experts; the domain of a text is predicted from it."
     def __init__(self, C: float = 2.0, expert_weight: float = 0.5, domain_C: float = 10.0, min_domain_rows: int = 200,
@@ -110,7 +111,7 @@ class DomainMixtureClassifier(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         self.shared_ = self._lr(self.C).fit(X, y)
         self.classes_ = self.shared_.classes_
-        self.experts_, self.domain_model_ = {}, None
+        self.experts_, self.domain_model_, self.detector_ = {}, None, None  # (`fit_guard` adds a guard)
         if domains is not None:
             domains = np.asarray(domains, dtype=object).astype(str)
             names, counts = np.unique(domains, return_counts=True)
@@ -128,19 +129,48 @@ class DomainMixtureClassifier(ClassifierMixin, BaseEstimator):
         if self.domain_model_ is None: return None
         return self.domain_model_.classes_[_scores(self.domain_model_, X).argmax(axis=1)]
 
-    def predict_proba(self, X) -> np.ndarray:
-        "Class probabilities, columns in the order of `classes_`."
+    def _mixture(self, X) -> np.ndarray:
+        "The mixture's log-probabilities, up to a constant per row."
         logp = _log_proba(self.shared_, X)
         if self.experts_:
             w, dom = self.expert_weight, self.predict_domain(X)
             for d, expert in self.experts_.items():
                 rows = np.flatnonzero(dom == d)
                 if len(rows): logp[rows] = (1 - w) * logp[rows] + w * _log_proba(expert, X[rows])
+        return logp
+
+    def predict_proba(self, X, texts: list[str] | None = None) -> np.ndarray:
+        "Class probabilities, columns in the order of `classes_` (with `texts`, off-domain rows answered by the guard's head)."
+        logp = self._mixture(X)
+        if texts is not None and getattr(self, "detector_", None) is not None:
+            off = np.flatnonzero(self.domain_scores(X) < self.threshold_)
+            if len(off): logp[off] = _log_proba(self.off_domain_, guard_features(logp[off], [texts[i] for i in off]))
         return _softmax(logp)
 
     def predict(self, X) -> np.ndarray:
         "The most probable class of each row."
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+# %% ../nbs/04_model.ipynb #100b8c9c
+@patch
+def domain_scores(self: DomainMixtureClassifier, X) -> np.ndarray | None:
+    "Per row: the detector's probability that the text is like the training texts (`None` without a guard)."
+    det = getattr(self, "detector_", None)
+    if det is None: return None
+    return 1 / (1 + np.exp(-(safe_sparse_dot(X, det.coef_[0], dense_output=True) + det.intercept_[0])))
+
+@patch
+def fit_guard(self: DomainMixtureClassifier, X, X_background, texts_background: list[str], y_background,
+              flag_share: float = 0.01, C: float = 1.0, seed: int = 0):
+    "Fit the detector (training rows `X` against `X_background`), its threshold, and the off-domain head on the background's labels."
+    held = np.random.default_rng(seed).random(X.shape[0]) < 0.2
+    inside = sp.vstack([X[~held], X_background], format="csr")
+    self.detector_ = self._lr(C).fit(inside, np.r_[np.ones((~held).sum(), int), np.zeros(X_background.shape[0], int)])
+    self.threshold_ = float(np.quantile(self.domain_scores(X[held]), flag_share))
+    head_X = guard_features(self._mixture(X_background), texts_background)
+    self.off_domain_ = self._lr(C).fit(head_X, np.asarray(y_background))
+    if list(self.off_domain_.classes_) != list(self.classes_): raise ValueError("the background set must hold every class")
+    return self
 
 # %% ../nbs/04_model.ipynb #096b85ff
 MODEL_FAMILIES = ("domain_lr", "lr", "nb")
@@ -154,7 +184,7 @@ def build_pipeline(family: str = "domain_lr", C: float = 2.0, expert_weight: flo
     else: raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(MODEL_FAMILIES)}")
     return Pipeline([("features", ColumnTransformer([("text", features, "text")])), ("clf", clf)])
 
-# %% ../nbs/04_model.ipynb #5d2fc6b1
+# %% ../nbs/04_model.ipynb #fe350714
 def word_features(pipe: Pipeline) -> TfidfVectorizer | None:
     "The word-level TF-IDF step of a fitted pipeline (its tokenizer and vocabulary), `None` if it has none."
     features = pipe.named_steps["features"].named_transformers_["text"]
@@ -162,14 +192,18 @@ def word_features(pipe: Pipeline) -> TfidfVectorizer | None:
         if isinstance(t, TfidfVectorizer) and t.analyzer == "word": return t
     return None
 
-def predict_texts(pipe, texts: list[str]) -> np.ndarray:
-    "Class probabilities of `texts` (a list of strings) from a pipeline (bypassing its DataFrame column selection) or a predictor."
-    if not isinstance(pipe, Pipeline): return pipe.predict_proba(texts)  # a `FastScorer` or a `PipelinePredictor`
+def transform_texts(pipe: Pipeline, texts: list[str]):
+    "The pipeline's feature matrix of `texts` (a list of strings), bypassing its DataFrame column selection."
     features = pipe.named_steps["features"].named_transformers_["text"]
     if isinstance(features, FeatureUnion) and features.transformer_weights is None:  # (skip joblib's machinery for one call)
-        X = sp.hstack([t.transform(texts) for _, t in features.transformer_list], format="csr")
-    else: X = features.transform(texts)
-    return pipe.named_steps["clf"].predict_proba(X)
+        return sp.hstack([t.transform(texts) for _, t in features.transformer_list], format="csr")
+    return features.transform(texts)
+
+def predict_texts(pipe, texts: list[str]) -> np.ndarray:
+    "Class probabilities of `texts` (a list of strings) from a pipeline or a predictor."
+    if not isinstance(pipe, Pipeline): return pipe.predict_proba(texts)  # a `FastScorer` or a `PipelinePredictor`
+    clf, X = pipe.named_steps["clf"], transform_texts(pipe, texts)
+    return clf.predict_proba(X, texts) if isinstance(clf, DomainMixtureClassifier) else clf.predict_proba(X)
 
 # %% ../nbs/04_model.ipynb #d50132a3
 def oov_rates(predictor, texts: list[str]) -> list[float | None]:
@@ -184,7 +218,7 @@ def oov_rates(predictor, texts: list[str]) -> list[float | None]:
         out.append(round(sum(w not in vocab for w in toks) / len(toks), 4) if toks else None)
     return out
 
-# %% ../nbs/04_model.ipynb #bdb75a62
+# %% ../nbs/04_model.ipynb #f83b1cce
 class PipelinePredictor:
     "A fitted pipeline behind the scorer's interface (normalising what it scores): `classes_`, `predict_proba`, `predict`, `oov_rates`."
     def __init__(self, pipe: Pipeline): self.pipe, self.classes_ = pipe, pipe.classes_
@@ -195,9 +229,13 @@ class PipelinePredictor:
         "Per text: the share of word tokens outside the vocabulary."
         return oov_rates(self.pipe, [normalize_text(t) for t in texts])
     def predict(self, texts: list[str]) -> Scored:
-        "`Scored(probabilities, oov_rates, normalised texts)` of `texts`."
+        "`Scored` of `texts`: probabilities, OOV rates, normalised texts, domain scores."
         seen = [normalize_text(t) for t in texts]
-        return Scored(predict_texts(self.pipe, seen), oov_rates(self.pipe, seen), seen)
+        clf, X = self.pipe.named_steps["clf"], transform_texts(self.pipe, seen)
+        if not isinstance(clf, DomainMixtureClassifier): return Scored(clf.predict_proba(X), oov_rates(self.pipe, seen), seen)
+        domain = clf.domain_scores(X)
+        return Scored(clf.predict_proba(X, seen), oov_rates(self.pipe, seen), seen, domain,
+                      None if domain is None else domain >= clf.threshold_)
 
 # %% ../nbs/04_model.ipynb #adb47030
 def _linear(lr) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +260,7 @@ def _block(t) -> tuple[dict, dict] | None:
     else: return None
     return meta, {**arrays, "idf": t.idf_}
 
-# %% ../nbs/04_model.ipynb #358d4f77
+# %% ../nbs/04_model.ipynb #5a09bff5
 def _heads(clf, meta: dict) -> list[tuple[np.ndarray, np.ndarray]] | None:
     "The classifier's `(weights, bias)` blocks in scorer column order; fills in `meta`'s head, domain and experts."
     if isinstance(clf, MultinomialNB):
@@ -238,9 +276,13 @@ def _heads(clf, meta: dict) -> list[tuple[np.ndarray, np.ndarray]] | None:
         for d, expert in clf.experts_.items():
             meta["experts"].append({"domain": str(d), "domain_index": domains.index(str(d)), "column": column})
             heads.append(_linear(expert)); column += k
+    if getattr(clf, "detector_", None) is not None:  # the guard: one detector column, the head's weights beside
+        column = sum(w.shape[1] for w, _ in heads)
+        meta["guard"] = {"column": column, "threshold": clf.threshold_, "lexicon": LEXICON}
+        heads.append((clf.detector_.coef_.T, clf.detector_.intercept_))
     return heads
 
-# %% ../nbs/04_model.ipynb #d0f426a2
+# %% ../nbs/04_model.ipynb #4f8fb4d3
 def to_scorer(pipe: Pipeline, check: list[str] | None = None) -> FastScorer | None:
     """The `FastScorer` of a fitted `build_pipeline` pipeline; `None` if the pipeline has parts the scorer cannot
     express, or if the two disagree on the texts `check` (default: a few examples)."""
@@ -251,6 +293,7 @@ def to_scorer(pipe: Pipeline, check: list[str] | None = None) -> FastScorer | No
     heads = _heads(pipe.named_steps["clf"], meta)
     if heads is None: return None
     W, arrays, start = np.hstack([w for w, _ in heads]), {"bias": np.concatenate([b for _, b in heads])}, 0
+    if "guard" in meta: arrays["guard_weights"], arrays["guard_bias"] = _linear(pipe.named_steps["clf"].off_domain_)
     for i, t in enumerate(steps):
         if (got := _block(t)) is None: return None
         m, a = got
@@ -258,7 +301,8 @@ def to_scorer(pipe: Pipeline, check: list[str] | None = None) -> FastScorer | No
         arrays.update({f"block{i}_{k}": v for k, v in a.items()})
         arrays[f"block{i}_weights"] = np.ascontiguousarray(W[start:start + len(a["idf"])]); start += len(a["idf"])
     scorer = FastScorer(meta, arrays)
-    check = check or ["I love this airline!", "not good at all", "the flight leaves at 5pm", "", "ok… 😀 #united @jetblue"]
+    check = check or ["I love this airline!", "not good at all", "the flight leaves at 5pm", "", "ok… 😀 #united @jetblue",
+                      "The acting was wooden and the plot made no sense; a waste of two hours.", "a dreadful, boring film"]
     if not np.allclose(scorer.predict_proba(check), predict_texts(pipe, [normalize_text(c) for c in check]), rtol=0, atol=1e-9):
         return None
     return scorer

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['MODEL_FILE', 'CODE_MODULES', 'SentimentModel', 'model_requirements', 'signature', 'save_model']
 
-# %% ../nbs/03a_pyfunc.ipynb #6e365038
+# %% ../nbs/03a_pyfunc.ipynb #65ddfae8
 import json
 import shutil
 import tempfile
@@ -15,7 +15,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from .scorer import FastScorer, score_texts
+from .scorer import LEXICON, FastScorer, score_texts
 
 # %% ../nbs/03a_pyfunc.ipynb #9ab1e799
 class SentimentModel(mlflow.pyfunc.PythonModel):
@@ -34,7 +34,7 @@ def _texts(model_input) -> list:
         return (model_input["text"] if "text" in model_input.columns else model_input.iloc[:, 0]).tolist()
     return list(model_input)
 
-# %% ../nbs/03a_pyfunc.ipynb #056be4fe
+# %% ../nbs/03a_pyfunc.ipynb #b2a02919
 MODEL_FILE = '''"""The sentiment_mlops scorer as an MLflow model from code: the installed package if there is one, else the copy beside this file."""
 from mlflow.models import set_model
 try: from sentiment_mlops.pyfunc import SentimentModel
@@ -49,7 +49,7 @@ def model_requirements() -> list[str]:
     import ftfy
     import scipy
     return [f"numpy=={np.__version__}", f"scipy=={scipy.__version__}", f"pandas=={pd.__version__}", f"ftfy=={ftfy.__version__}",
-            f"fastcore=={fastcore.__version__}"]
+            f"fastcore=={fastcore.__version__}", LEXICON.replace("/", "==")]
 
 def _travelling_code(dest: Path) -> Path:
     "A copy of the modules the model needs, as the package `sentiment_mlops_model`."
@@ -59,12 +59,13 @@ def _travelling_code(dest: Path) -> Path:
     for name in CODE_MODULES: shutil.copy(Path(sentiment_mlops.__file__).parent / name, pkg / name)
     return pkg
 
-# %% ../nbs/03a_pyfunc.ipynb #3c91d293
+# %% ../nbs/03a_pyfunc.ipynb #3bf42f95
 def signature(labels: list[str]):
     "The model's signature: a `text` column in; label, confidence, one probability per class and an error out."
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
     out = [ColSpec("string", "label"), ColSpec("double", "confidence"), *(ColSpec("double", f"p_{lab}") for lab in labels),
+           ColSpec("boolean", "in_domain", required=False), ColSpec("double", "domain_score", required=False),
            ColSpec("string", "error", required=False)]
     return ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=Schema(out),
                           params=ParamSchema([ParamSpec("max_text_chars", "long", 10_000)]))
