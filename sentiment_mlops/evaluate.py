@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['LENGTH_BUCKETS', 'BEHAVIOURAL_CHECKS', 'expected_calibration_error', 'classification_metrics', 'flat_metrics',
            'plot_confusion_matrix', 'plot_pr_curves', 'plot_calibration', 'length_bucket', 'slice_metrics',
-           'behavioural_checks', 'vader_labels', 'vader_baseline', 'ood_metrics', 'Evaluation', 'evaluate_run']
+           'behavioural_checks', 'vader_labels', 'vader_baseline', 'scored', 'measure', 'ood_metrics', 'Evaluation',
+           'evaluate_run']
 
-# %% ../nbs/05_evaluate.ipynb #7dbd53d2
+# %% ../nbs/05_evaluate.ipynb #9c884868
 import json
 from dataclasses import dataclass, field
 
@@ -16,9 +17,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import (ConfusionMatrixDisplay, PrecisionRecallDisplay, accuracy_score, brier_score_loss,
                              confusion_matrix, f1_score, log_loss, precision_recall_fscore_support)
+from sklearn.pipeline import Pipeline
 
 from .config import DEFAULT_LABELS
-from .model import predict_texts
+from .model import PipelinePredictor, predict_texts
+from .scorer import Scored, lexicon_scores
 
 # %% ../nbs/05_evaluate.ipynb #b790235b
 def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, bins: int = 15) -> float:
@@ -152,12 +155,10 @@ def behavioural_checks(predictor, checks=BEHAVIOURAL_CHECKS) -> list[dict]:
                     "predicted": [classes[i] for i in proba.argmax(1)]})
     return out
 
-# %% ../nbs/05_evaluate.ipynb #66bca3fa
+# %% ../nbs/05_evaluate.ipynb #2435104c
 def vader_labels(texts: list[str]) -> np.ndarray:
     "The VADER lexicon's label of each text: positive if its compound score is ≥ 0.05, negative if ≤ −0.05, else neutral."
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    sia = SentimentIntensityAnalyzer()
-    compound = np.array([sia.polarity_scores(t)["compound"] for t in texts])
+    compound = lexicon_scores(texts)[:, 3]
     return np.where(compound >= 0.05, "positive", np.where(compound <= -0.05, "negative", "neutral"))
 
 def vader_baseline(ood, cache_dir=None, labels=DEFAULT_LABELS) -> dict:
@@ -171,20 +172,30 @@ def vader_baseline(ood, cache_dir=None, labels=DEFAULT_LABELS) -> dict:
     path.write_text(json.dumps(res))
     return res
 
-# %% ../nbs/05_evaluate.ipynb #b25f2df7
-def ood_metrics(predictor, ood, labels=DEFAULT_LABELS, cache_dir=None) -> dict:
-    "The model's metrics on the out-of-domain set (overall, and macro-F1 per source), beside VADER's baseline."
-    labels, texts = list(labels), ood.frame["text"].tolist()
+# %% ../nbs/05_evaluate.ipynb #e21eeab8
+def scored(predictor, texts: list[str], labels=DEFAULT_LABELS) -> tuple[np.ndarray, np.ndarray | None]:
+    "`(probabilities in the order of labels, in-domain flags or None)` of `texts` from a pipeline or a predictor."
+    s: Scored = (PipelinePredictor(predictor) if isinstance(predictor, Pipeline) else predictor).predict(texts)
     classes = [str(c) for c in predictor.classes_]
-    proba = predict_texts(predictor, texts)[:, [classes.index(lab) for lab in labels]]
-    m = classification_metrics(ood.frame["label"], proba, labels)
-    out = {k: m[k] for k in ("rows", "accuracy", "macro_f1", "log_loss", "ece", "per_class")}
+    return s.proba[:, [classes.index(lab) for lab in labels]], s.in_domain
+
+def measure(predictor, frame: pd.DataFrame, labels=DEFAULT_LABELS) -> tuple[np.ndarray, dict]:
+    "`(probabilities, classification_metrics)` of a pipeline or predictor on a frame's `text` and `label`, with the share flagged off-domain."
+    proba, in_domain = scored(predictor, frame["text"].tolist(), list(labels))
+    m = classification_metrics(frame["label"], proba, labels)
+    return proba, m if in_domain is None else {**m, "off_domain_share": float(1 - np.mean(in_domain))}
+
+def ood_metrics(predictor, ood, labels=DEFAULT_LABELS, cache_dir=None) -> dict:
+    "The model's metrics on the out-of-domain set (overall, per source, share flagged off-domain), beside VADER's baseline."
+    labels = list(labels)
+    proba, m = measure(predictor, ood.frame, labels)
+    out = {k: m[k] for k in ("rows", "accuracy", "macro_f1", "log_loss", "ece", "per_class", "off_domain_share") if k in m}
     for domain, rows in ood.frame.groupby("domain").indices.items():
         out[f"macro_f1_{domain}"] = float(f1_score(ood.frame["label"].to_numpy()[rows], np.asarray(labels)[proba[rows].argmax(1)],
                                                    labels=labels, average="macro", zero_division=0))
     return {**out, **vader_baseline(ood, cache_dir, labels)}
 
-# %% ../nbs/05_evaluate.ipynb #66005bb1
+# %% ../nbs/05_evaluate.ipynb #7cc4b84c
 @dataclass
 class Evaluation:
     "Everything measured on the held-out split of a run."
@@ -198,9 +209,9 @@ def evaluate_run(pipe, split, labels=DEFAULT_LABELS, plots: bool = True, ood=Non
     labels = list(labels)
     classes = list(pipe.classes_)
     if sorted(classes) != sorted(labels): raise ValueError(f"model classes {classes} differ from labels {labels}")
-    proba = predict_texts(pipe, split.test["text"].tolist())[:, [classes.index(lab) for lab in labels]]
+    proba, metrics = measure(pipe, split.test, labels)
     y = split.test["label"].to_numpy()
-    ev = Evaluation(classification_metrics(y, proba, labels), proba, slice_metrics(split.test, proba, labels))
+    ev = Evaluation(metrics, proba, slice_metrics(split.test, proba, labels))
     if ood is not None: ev.metrics["ood"] = ood_metrics(pipe, ood, labels)
     if plots:
         ev.figures = {"confusion_matrix": plot_confusion_matrix(y, proba, labels), "pr_curves": plot_pr_curves(y, proba, labels),

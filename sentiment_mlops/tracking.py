@@ -45,11 +45,11 @@ def pipeline_requirements() -> list[str]:
     import skops
     return [f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}", f"numpy=={np.__version__}", f"scipy=={scipy.__version__}"]
 
-# %% ../nbs/07_tracking.ipynb #fba4b2fd
+# %% ../nbs/07_tracking.ipynb #eb25f7d4
 def version_tags(metrics: dict, manifest: dict, family: str, floor: float, passed: bool) -> dict[str, str]:
     "The tags a registered version carries: key metrics, the data it was trained on, and its floor check."
-    tags = {k: f"{v:.6f}" for k, v in flat_metrics(metrics).items() if k in ("macro_f1", "accuracy", "log_loss", "brier", "ece")
-            or k.startswith("f1_")}
+    tags = {k: f"{v:.6f}" for k, v in flat_metrics(metrics).items() if k in ("macro_f1", "accuracy", "log_loss", "brier", "ece",
+            "off_domain_share", "ood_macro_f1", "ood_ece", "ood_off_domain_share", "ood_vader_macro_f1") or k.startswith("f1_")}
     tags.update(data_sha256=manifest["data_sha256"], data_source=manifest["source"], train_rows=str(manifest["train_rows"]),
                 test_rows=str(manifest["test_rows"]), split_seed=str(manifest["seed"]), model_family=family,
                 quality_floor=f"{floor:.4f}", quality_floor_passed=str(passed).lower())

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TrainParams', 'TrainResult', 'fit_pipeline', 'train', 'params_parser', 'main']
 
-# %% ../nbs/08_train.ipynb #34653c7e
+# %% ../nbs/08_train.ipynb #e56e4e96
 import argparse
 import signal
 import sys
@@ -19,14 +19,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm.auto import tqdm
 
-from .config import STAGING, Settings
-from .data import DataError, load_dataset, split_dataset
+from .config import DEFAULT_LABELS, STAGING, Settings
+from .data import DataError, load_background, load_dataset, load_ood, split_dataset
 from .drift import build_reference
 from .evaluate import evaluate_run
-from .model import build_pipeline, oov_rates
+from .model import build_pipeline, oov_rates, transform_texts
 from .tracking import log_and_register
 
-# %% ../nbs/08_train.ipynb #50acb102
+# %% ../nbs/08_train.ipynb #efc8e8cb
 class TrainParams(BaseModel):
     "Parameters of a training run (the notebook's `parameters` cell, the CLI's flags)."
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -41,6 +41,8 @@ class TrainParams(BaseModel):
     sample_size: int | None = Field(None, ge=50, description="Train on a stratified sample of this many rows (None: all)")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (None: from Settings)")
     register_model: bool = Field(True, description="Register a new model version")
+    guard: bool = Field(True, description="Learn the domain guard from the background set (domain_lr, lr; the three default labels)")
+    ood: bool = Field(True, description="Also evaluate on the out-of-domain review set (the three default labels)")
     min_macro_f1: float | None = Field(None, ge=0, le=1, description="Quality floor for `staging` (None: from Settings)")
     output_notebook: str | None = Field(None, description="Executed notebook to log with the run (papermill's output path)")
 
@@ -51,7 +53,7 @@ class TrainParams(BaseModel):
         if unknown: raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(cls.model_fields)}")
         return cls(**ns)
 
-# %% ../nbs/08_train.ipynb #266dea14
+# %% ../nbs/08_train.ipynb #59205e47
 @dataclass
 class TrainResult:
     "What a training run produced."
@@ -70,20 +72,30 @@ class TrainResult:
                  f"{self.manifest['test_rows']} test rows, data sha256 {self.manifest['data_sha256'][:12]})",
                  f"macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  log-loss {m['log_loss']:.4f}  "
                  f"Brier {m['brier']:.4f}  ECE {m['ece']:.4f}"]
+        if "off_domain_share" in m: lines.append(f"held-out texts flagged off-domain: {m['off_domain_share']:.1%}")
+        if "ood" in m:
+            o = m["ood"]
+            lines.append(f"out-of-domain reviews: macro-F1 {o['macro_f1']:.4f} (VADER {o['vader_macro_f1']:.4f})  ECE {o['ece']:.4f}"
+                         + (f"  flagged off-domain {o['off_domain_share']:.1%}" if "off_domain_share" in o else ""))
         if self.version:
             lines.append(f"registered {self.model_name} version {self.version} in {self.tracking_uri}"
                          + (f"; alias {STAGING} -> version {self.version}" if self.staged else "; below the quality floor: not staged"))
         return "\n".join(lines)
 
-# %% ../nbs/08_train.ipynb #b927d473
-def fit_pipeline(params: TrainParams, train_df: pd.DataFrame):
-    "Fit the pipeline of `params.model` on a training frame (`text`, `label`, optional `domain`)."
+# %% ../nbs/08_train.ipynb #133936af
+def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None):
+    "Fit the pipeline of `params.model` on a training frame (`text`, `label`, optional `domain`), and its guard on `background`."
     pipe = build_pipeline(params.model, C=params.C, expert_weight=params.expert_weight)
     kw = {}
     if params.model == "domain_lr" and "domain" in train_df.columns: kw["clf__domains"] = train_df["domain"].to_numpy()
-    return pipe.fit(train_df[["text"]], train_df["label"].to_numpy(), **kw)
+    pipe.fit(train_df[["text"]], train_df["label"].to_numpy(), **kw)
+    if background is not None and params.model != "nb":
+        bg = background.frame["text"].tolist()
+        pipe.named_steps["clf"].fit_guard(transform_texts(pipe, train_df["text"].tolist()), transform_texts(pipe, bg), bg,
+                                          background.frame["label"].to_numpy())
+    return pipe
 
-# %% ../nbs/08_train.ipynb #7b7e94e8
+# %% ../nbs/08_train.ipynb #9c7235fa
 def _log(params: TrainParams, settings: Settings, pipe, ds, split, evaluation) -> tuple[str, str | None, bool]:
     texts = split.test["text"].tolist()
     ref = build_reference(texts, evaluation.proba, settings.labels, oov_rates(pipe, texts), split.test["label"])
@@ -101,10 +113,11 @@ def train(params: TrainParams | None = None, settings: Settings | None = None, *
         split = split_dataset(ds, params.test_size, params.seed, params.sample_size)
         steps.update(); steps.set_description(f"fit {params.model} on {len(split.train)} rows")
         t0 = time.perf_counter()
-        pipe = fit_pipeline(params, split.train)
+        default_labels = sorted(settings.labels) == sorted(DEFAULT_LABELS)  # (the review sets are rated negative/neutral/positive)
+        pipe = fit_pipeline(params, split.train, load_background(labels=settings.labels) if params.guard and default_labels else None)
         fit_seconds = time.perf_counter() - t0
         steps.update(); steps.set_description("evaluate")
-        evaluation = evaluate_run(pipe, split, settings.labels)
+        evaluation = evaluate_run(pipe, split, settings.labels, ood=load_ood(labels=settings.labels) if params.ood and default_labels else None)
         evaluation.metrics["fit_seconds"] = fit_seconds
         steps.update(); steps.set_description("log to MLflow" + (" and register" if params.register_model else ""))
         run_id, version, staged = _log(params, settings, pipe, ds, split, evaluation)

@@ -72,3 +72,19 @@ def test_gate_promote_rollback_list_and_a_live_switch(tmp_path):
     table = r.stdout.split("\n\n")[0]  # (the versions; the alias history follows after a blank line)
     rows = {line.split()[0]: line for line in table.splitlines()[1:]}
     assert "production" in rows["1"] and "true" in rows["1"] and "false" in rows["2"]
+
+
+def test_the_gate_refuses_a_candidate_that_is_worse_off_its_domain(tmp_path):
+    "Issue 13: a candidate trained without the domain guard keeps its in-domain quality but drops off-domain: refused, and said why."
+    s = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", model_cache_dir=tmp_path / "cache", min_macro_f1=0.5)
+    train(TrainParams(sample_size=3000), s)
+    assert cli(s, "promote", "--version", "1").returncode == 0
+    train(TrainParams(sample_size=3000, guard=False), s)
+    r = cli(s, "promote", "--version", "2")
+    print("\n" + r.stderr)
+    assert r.returncode == 1 and "out-of-domain macro-F1" in r.stderr and "champion v1" in r.stderr
+    tags = MlflowClient(s.tracking_uri).get_model_version(s.model_name, "2").tags
+    assert "out-of-domain macro-F1" in tags["gate_reasons"] and float(tags["ood_macro_f1"]) < 0.45
+    r = cli(s, "list")
+    assert r.returncode == 0 and "ood_f1" in r.stdout, r.stderr
+
