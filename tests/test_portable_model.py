@@ -48,11 +48,12 @@ def test_the_registered_model_predicts_in_a_fresh_venv_from_its_own_requirements
     got = json.loads(run.stdout.strip().splitlines()[-1])
     print(f"fresh venv, MLflow's own loader: {got}")
     assert got["sentiment_mlops_installed"] is False  # the model carried its own code
-    assert got["columns"] == ["label", "confidence", "p_negative", "p_neutral", "p_positive", "error"]
+    assert got["columns"] == ["label", "confidence", "p_negative", "p_neutral", "p_positive", "in_domain", "domain_score", "error"]
     first, second, empty = got["rows"]
     assert (first["label"], second["label"], empty["label"]) == ("positive", "negative", None)
     assert abs(first["p_negative"] + first["p_neutral"] + first["p_positive"] - 1) < 1e-9 and first["error"] is None
     assert empty["error"] == "text is empty: it has no visible characters"
+    assert (first["in_domain"], empty["in_domain"]) == (True, None)  # the guard (VADER inside) runs from the model's own requirements
 
 
 @pytest.mark.slow

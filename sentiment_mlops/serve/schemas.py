@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from ..text import check_text
 
-# %% ../../nbs/13a_schemas.ipynb #88193d31
+# %% ../../nbs/13a_schemas.ipynb #55ba0ce9
 EXAMPLE_TEXTS = ["@united thanks, the crew was wonderful and we landed early!",
                  "Flight delayed three hours and nobody tells us anything.",
                  "Is the Apple event streaming tonight?"]
@@ -20,6 +20,10 @@ class Prediction(BaseModel):
     label: str = Field(description="Most probable class")
     confidence: float = Field(description="Probability of `label`")
     probabilities: dict[str, float] = Field(description="Probability of every class")
+    in_domain: bool | None = Field(None, description="Whether the text is like the model's training texts (tweets); when false, "
+                                   "the answer comes from the off-domain head (a lexicon model) and is less certain. Absent for a model without a guard")
+    domain_score: float | None = Field(None, description="The model's probability that the text is like its training texts; "
+                                       "`in_domain` is this score ≥ the threshold set at training (1 % of unseen training texts fall below it)")
 
 class ModelRef(BaseModel):
     "Which registered model version answered."

@@ -86,7 +86,7 @@ async def stop(self: Service):
     for pool in (self.load_pool, self.monitor_pool): pool.shutdown(wait=False, cancel_futures=True)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"): multiprocess.mark_process_dead(os.getpid())
 
-# %% ../../nbs/13d_service.ipynb #7709824c
+# %% ../../nbs/13d_service.ipynb #f45b2f44
 @patch
 def predict_texts(self: Service, texts: list[str], model=None):
     "`(model, Scored)` for `texts`, with one snapshot of the served model."
@@ -104,7 +104,9 @@ async def predict_many(self: Service, texts: list[str], min_chunk: int = 32):
                                         for a, b in zip(bounds[:-1], bounds[1:])))
     finally: self._batch_threads -= n
     scored = [s for _, s in parts]
-    return model, Scored(np.vstack([s.proba for s in scored]), [o for s in scored for o in s.oov], [x for s in scored for x in s.texts])
+    joined = lambda k: None if getattr(scored[0], k) is None else np.concatenate([getattr(s, k) for s in scored])
+    return model, Scored(np.vstack([s.proba for s in scored]), [o for s in scored for o in s.oov], [x for s in scored for x in s.texts],
+                         joined("domain"), joined("in_domain"))
 
 # %% ../../nbs/13d_service.ipynb #b9a2023e
 @patch
