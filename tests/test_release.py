@@ -42,8 +42,11 @@ def test_release_flow_has_gated_production():
     assert prod["environment"] == "production" and prod["needs"] == "staging"
     runs = " ".join(s.get("run", "") for s in prod["steps"])
     assert "sentiment_mlops.registry promote --to production" in runs
-    assert "production-$GITHUB_SHA" in runs
-    assert "main-${{ github.sha }}" in str(wf["jobs"]["image"]["steps"])
+    assert "production-$SHA" in runs and "prod-$SHA" in runs  # (the seed's release flow tagged prod-<sha> too)
+    assert "main-${{ env.SHA }}" in str(wf["jobs"]["image"]["steps"])
+    trigger = wf[True]["workflow_run"]  # images are built only after the tests passed, from the commit they tested
+    assert trigger["workflows"] == ["lint and test"] and "success" in wf["jobs"]["image"]["if"]
+    assert wf["env"]["SHA"] == "${{ github.event.workflow_run.head_sha }}"
 
 
 def test_compose_file_parses():
