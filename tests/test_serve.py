@@ -130,6 +130,24 @@ def test_answers_say_whether_a_text_is_like_the_training_tweets(api, small_model
         api.post("/predict/batch", json={"texts": [reviews[0]]}).json()["predictions"][0]["domain_score"], abs=1e-12)
 
 
+def test_a_client_of_the_seed_application_works_unchanged(small_model, tmp_path):
+    "Issue 15: the seed answered `{text, sentiment, confidence}` (a list of those for a batch) and kept its statistics in /health."
+    s, _ = small_model
+    with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_MONITOR_CACHE_SECONDS="0"), wait="/ready") as api:
+        r = api.post("/predict", json={"text": "the crew was lovely"}).json()
+        assert (r["text"], r["sentiment"]) == ("the crew was lovely", r["label"]) and 0 < r["confidence"] <= 1
+        items = api.post("/predict/batch", json={"texts": ["great", "delayed again"]}).json()["predictions"]
+        assert [i["text"] for i in items] == ["great", "delayed again"] and [i["sentiment"] for i in items] == [i["label"] for i in items]
+        m = wait_until(lambda: (h := api.get("/health").json())["monitoring"]["predictions"] == 3 and h["monitoring"])
+        assert sum(m["sentiment_distribution"].values()) == 3 and 0 < m["mean_confidence"] <= 1
+        schema = api.get("/openapi.json").json()
+        errors = schema["paths"]["/predict"]["post"]["responses"]
+        assert {"400", "413", "422", "503"} <= set(errors) and "ErrorBody" in json.dumps(errors["422"])
+        assert {"text", "sentiment", "in_domain", "domain_score"} <= set(schema["components"]["schemas"]["Prediction"]["properties"])
+        logged = json.loads(open(tmp_path / "logs" / "predictions.jsonl").readline())
+        assert "text" not in logged and "text_sha256" in logged  # the echoed text is not logged (hash privacy)
+
+
 def test_chunked_body_over_the_limit_is_refused_while_reading(api):
     def chunks():
         for _ in range(40): yield b"x" * 65_536  # 2.5 MB, no Content-Length
