@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['total_rows', 'score_frame', 'score_file', 'score_file_spark', 'main']
 
-# %% ../nbs/14_batch.ipynb #85d8011f
+# %% ../nbs/14_batch.ipynb #5603d3e6
 import sys
 import time
 from pathlib import Path
@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 from fastcore.script import Param, call_parse
 from tqdm.auto import tqdm
 
-from .config import Settings
+from .config import Settings, user_errors
 from .scorer import score_texts
-from .store import load_model
+from .store import ModelUnavailable, load_model
 
 # %% ../nbs/14_batch.ipynb #663cf067
 def _chunks(path: Path, column: str, rows: int):
@@ -38,14 +38,15 @@ def total_rows(path: Path) -> int | None:
     "Rows of a Parquet file from its metadata (`None` for CSV: unknown until read)."
     return pq.ParquetFile(path).metadata.num_rows if path.suffix.lower() in (".parquet", ".pq") else None
 
-# %% ../nbs/14_batch.ipynb #89df41a4
+# %% ../nbs/14_batch.ipynb #12656d7f
 def score_frame(model, values, start: int, max_chars: int) -> pd.DataFrame:
     "The output rows for one chunk of texts (`start`: the position of its first row in the input)."
     table = score_texts(model.predictor, list(values), max_chars)
     out = pd.concat([pd.DataFrame({"row": np.arange(start, start + len(table), dtype=np.int64)}), table.drop(columns="error")], axis=1)
     out["model_version"] = model.version
     out["error"] = table["error"]
-    return out.astype({"label": "string", "model_version": "string", "error": "string"})  # (one Parquet schema for every chunk)
+    kinds = {"label": "string", "model_version": "string", "error": "string", "in_domain": "boolean"}
+    return out.astype({k: v for k, v in kinds.items() if k in out})  # (one Parquet schema for every chunk)
 
 # %% ../nbs/14_batch.ipynb #af7e4ef8
 def score_file(input, output, settings: Settings | None = None, model_uri: str | None = None, column: str = "text",
@@ -122,7 +123,7 @@ def score_file_spark(input, output, settings: Settings | None = None, model_uri:
     return {"input": str(input), "output": str(output), "rows": res.n, "bad_rows": res.bad or 0, "first_bad": first_bad,
             "model": model.name, "version": model.version, "seconds": secs, "rows_per_second": res.n / secs if secs else None}
 
-# %% ../nbs/14_batch.ipynb #d5f07254
+# %% ../nbs/14_batch.ipynb #b938ddbb
 @call_parse
 def main(
     command: Param("What to do: `score`", str, choices=["score"]),
@@ -136,11 +137,10 @@ def main(
 ):
     "Score a file of texts with the registered model; one output row per input row, bad rows reported."
     if not input or not output: print("error: --input and --output are required", file=sys.stderr); sys.exit(2)
-    try:
+    with user_errors(KeyError, ValueError, FileNotFoundError, ModelUnavailable):
+        if not Path(input).exists(): raise FileNotFoundError(f"{input}: no such file")
         if engine == "spark": s = score_file_spark(input, output, model_uri=model_uri, column=column, master=master)
         else: s = score_file(input, output, model_uri=model_uri, column=column, chunk_rows=chunk_rows)
-    except (KeyError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr); sys.exit(2)
     print(f"scored {s['rows']} rows with {s['model']} version {s['version']} in {s['seconds']:.1f} s "
           f"({s['rows_per_second']:.0f} rows/s) -> {s['output']}")
     if s["bad_rows"]:

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['load_reference', 'window_stats', 'Monitor', 'report_figures', 'render_report', 'write_report', 'main']
 
-# %% ../nbs/12_monitor.ipynb #857ad6dd
+# %% ../nbs/12_monitor.ipynb #26afa8a6
 import json
 import sys
 import threading
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from fastcore.script import Param, call_parse
 
-from .config import Settings
+from .config import Settings, user_errors
 from .drift import detect_drift, statistic_text
 from .predlog import read_log
-from .store import ModelURI, load_model
+from .store import ModelUnavailable, ModelURI, load_model
 
 # %% ../nbs/12_monitor.ipynb #bef94fab
 def load_reference(model_dir) -> dict | None:
@@ -156,7 +156,7 @@ def write_report(reference: dict, df, out, read_stats: dict | None = None, model
     (out / "index.html").write_text(render_report(report, report_figures(reference, df) if len(df) else {}))
     return report
 
-# %% ../nbs/12_monitor.ipynb #3239fba4
+# %% ../nbs/12_monitor.ipynb #7d43a167
 def _reference_of(s: Settings, df, model_uri: str | None) -> tuple[dict | None, dict, str]:
     "The reference profile of the version that answered most of `df` (or of `model_uri`), from the registry."
     uri = model_uri or str(ModelURI(df["model"].mode()[0], version=str(df["version"].astype(str).mode()[0])))
@@ -176,8 +176,9 @@ def main(
     s = Settings()
     df, read = read_log(log or s.log_dir, last=window or s.monitor_window, since_minutes=s.monitor_window_minutes)
     if not len(df): print(f"no predictions in {log or s.log_dir}", file=sys.stderr); sys.exit(2)
-    if reference: ref, model, uri = json.loads(Path(reference).read_text()), None, reference
-    else: ref, model, uri = _reference_of(s, df, model_uri)
+    with user_errors(FileNotFoundError, ValueError, ModelUnavailable):
+        if reference: ref, model, uri = json.loads(Path(reference).read_text()), None, reference
+        else: ref, model, uri = _reference_of(s, df, model_uri)
     if ref is None: print(f"{uri} has no reference profile", file=sys.stderr); sys.exit(2)
     report = write_report(ref, df, out, read, model)
     print(f"{report['verdict']}: {len(df)} predictions; report in {Path(out) / 'index.html'}")

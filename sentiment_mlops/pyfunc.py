@@ -17,14 +17,14 @@ import pandas as pd
 
 from .scorer import LEXICON, FastScorer, score_texts
 
-# %% ../nbs/03a_pyfunc.ipynb #9ab1e799
+# %% ../nbs/03a_pyfunc.ipynb #d4d0eb9b
 class SentimentModel(mlflow.pyfunc.PythonModel):
     "The scorer as an MLflow pyfunc: label, confidence, per-class probabilities and an error per text."
     def load_context(self, context):
         "Read the scorer's arrays (no pickle)."
         self.scorer = FastScorer.load(context.artifacts["scorer"])
 
-    def predict(self, context, model_input, params: dict | None = None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         "One row per text: `label`, `confidence`, `p_<label>` for every class, `error` (null when the text was scored)."
         return score_texts(self.scorer, _texts(model_input), (params or {}).get("max_text_chars", 10_000))
 

@@ -6,7 +6,7 @@
 __all__ = ['GATE_METRICS', 'GATE_NOTE', 'HISTORY_TAG', 'MAX_REASON_CHARS', 'GateResult', 'held_out_split', 'gate', 'model_card',
            'record_gate', 'history', 'PromotionRefused', 'promote', 'rollback', 'list_versions', 'main']
 
-# %% ../nbs/10_registry.ipynb #358f8d37
+# %% ../nbs/10_registry.ipynb #8fbeecc0
 import json
 import sys
 import time
@@ -14,7 +14,7 @@ import time
 import numpy as np
 from fastcore.script import Param, call_parse, store_true
 
-from .config import DEFAULT_LABELS, PRODUCTION, STAGING, Settings, utc_now
+from .config import DEFAULT_LABELS, PRODUCTION, STAGING, Settings, user_errors, utc_now
 from .data import load_dataset, load_ood, split_dataset
 from .evaluate import behavioural_checks, measure, ood_metrics, slice_metrics
 from .store import ModelUnavailable, ModelURI, current_version, load_model
@@ -221,7 +221,7 @@ def list_versions(settings: Settings) -> list[dict]:
              "created": time.strftime("%Y-%m-%d %H:%M", time.gmtime(mv.creation_timestamp / 1000))}
             for mv in sorted(client.search_model_versions(f"name='{settings.model_name}'"), key=lambda m: int(m.version))]
 
-# %% ../nbs/10_registry.ipynb #a3f54015
+# %% ../nbs/10_registry.ipynb #cdd535d0
 def _print_versions(rows: list[dict]):
     print(f"{'version':>7}  {'aliases':<22} {'macro_f1':>8}  {'ood_f1':>8}  {'gate':<5} {'model':<10} {'data':<12} created")
     for r in rows:
@@ -244,12 +244,16 @@ def main(
 ):
     "Promote a model version to an alias behind the quality gate, roll an alias back, or list versions."
     s = Settings()
-    try:
-        if command == "list":
-            _print_versions(list_versions(s))
-            return _print_history(to, history(s, to))
-        res = promote(s, to, version, force, reason) if command == "promote" else rollback(s, to, reason)
-        print(f"{s.model_name}@{res['alias']} -> version {res['version']} (was {res['previous']}), by {res['by']} at {res['at']}")
-        if "gate" in res and not res["gate"]["passed"]: print("FORCED past a failed gate: " + "; ".join(res["gate"]["reasons"]))
-    except (PromotionRefused, ModelUnavailable) as e:
-        print(f"refused: {e}", file=sys.stderr); sys.exit(1)
+    with user_errors():  # (a store without the model, a version that does not exist: one line, exit 2)
+        try:
+            if command == "list":
+                _print_versions(list_versions(s))
+                return _print_history(to, history(s, to))
+            if command == "promote":
+                print(f"gating {'version ' + version if version else 'the staging version'} against {to}: held-out split, "
+                      "out-of-domain set, behavioural checks…", file=sys.stderr, flush=True)
+            res = promote(s, to, version, force, reason) if command == "promote" else rollback(s, to, reason)
+            print(f"{s.model_name}@{res['alias']} -> version {res['version']} (was {res['previous']}), by {res['by']} at {res['at']}")
+            if "gate" in res and not res["gate"]["passed"]: print("FORCED past a failed gate: " + "; ".join(res["gate"]["reasons"]))
+        except (PromotionRefused, ModelUnavailable) as e:
+            print(f"refused: {e}", file=sys.stderr); sys.exit(1)

@@ -5,10 +5,9 @@
 # %% auto #0
 __all__ = ['TrainParams', 'TrainResult', 'fit_pipeline', 'train', 'params_parser', 'main']
 
-# %% ../nbs/08_train.ipynb #e56e4e96
+# %% ../nbs/08_train.ipynb #0133e35e
 import argparse
 import signal
-import sys
 import time
 import types
 import typing
@@ -19,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm.auto import tqdm
 
-from .config import DEFAULT_LABELS, STAGING, Settings
+from .config import DEFAULT_LABELS, STAGING, Settings, user_errors
 from .data import DataError, load_background, load_dataset, load_ood, split_dataset
 from .drift import build_reference
 from .evaluate import evaluate_run
@@ -143,17 +142,14 @@ def params_parser(model: type[BaseModel], description: str) -> argparse.Argument
         else: p.add_argument(*flags, dest=name, type=kind, choices=choices, default=argparse.SUPPRESS, help=help)
     return p
 
-# %% ../nbs/08_train.ipynb #ae57d521
+# %% ../nbs/08_train.ipynb #3d1704d8
 def _sigterm_to_exit(signum, frame): raise SystemExit(128 + signum)
 
 def main(argv: list[str] | None = None):
     "Train the sentiment model, log the run to MLflow and register a new version."
     signal.signal(signal.SIGTERM, _sigterm_to_exit)
     args = vars(params_parser(TrainParams, main.__doc__).parse_args(argv))
-    try: result = train(TrainParams(**args))
-    except (ValidationError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    with user_errors(ValidationError, DataError): result = train(TrainParams(**args))
     print(result.summary())
 
 if __name__ == "__main__" and globals().get("__file__"): main()  # (run as a script; never inside a notebook)
