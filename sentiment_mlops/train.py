@@ -94,10 +94,11 @@ def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None):
                                           background.frame["label"].to_numpy())
     return pipe
 
-# %% ../nbs/08_train.ipynb #9c7235fa
+# %% ../nbs/08_train.ipynb #d84aa305
 def _log(params: TrainParams, settings: Settings, pipe, ds, split, evaluation) -> tuple[str, str | None, bool]:
     texts = split.test["text"].tolist()
-    ref = build_reference(texts, evaluation.proba, settings.labels, oov_rates(pipe, texts), split.test["label"])
+    ref = build_reference(texts, evaluation.proba, settings.labels, oov_rates(pipe, texts), split.test["label"],
+                          off_domain_share=evaluation.metrics.get("off_domain_share"))
     return log_and_register(settings, pipe, ds, split, evaluation, params.model_dump(exclude={"tracking_uri", "output_notebook"}),
                             params.register_model, params.min_macro_f1, reference=ref)
 

