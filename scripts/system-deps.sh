@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the full test suite drives for real: Chromium (browser test), wrk (load tests),
+# Debian packages the full test suite drives for real: Chromium (browser test), wrk (load tests), promtool (alerting rules),
 # a PostgreSQL server (MLflow tracking server backend). Installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool checks the shipped alerting rules
 { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing Debian packages: ${need[*]}"

@@ -137,7 +137,7 @@ class ServingSettings(BaseSettings):
                              "guessable); leave it unset to switch the admin endpoints off")
         return v
 
-# %% ../nbs/00_config.ipynb #e4740d6a
+# %% ../nbs/00_config.ipynb #9a476060
 class MonitoringSettings(BaseSettings):
     "The prediction log, its privacy, and the window that drift checks look at."
     model_config = _CONFIG
@@ -152,6 +152,10 @@ class MonitoringSettings(BaseSettings):
     monitor_window: int = Field(1_000, ge=10, description="Number of most recent predictions a drift check looks at")
     monitor_window_minutes: float | None = Field(None, gt=0, description="Only predictions this recent enter the window (off when unset)")
     monitor_cache_seconds: float = Field(30.0, ge=0, description="How long `/monitoring/*` answers are reused before being recomputed")
+    monitor_alert_windows: int = Field(2, ge=1,
+        description="k: the live drift verdict is `alert` only after k successive distinct windows alert (before: `warn`)")
+    monitor_interval_seconds: float = Field(60.0, ge=0,
+        description="How often each API worker checks drift in the background for the Prometheus gauges (0: only on request)")
 
 # %% ../nbs/00_config.ipynb #09f296fd
 class Settings(MonitoringSettings, ServingSettings, TrackingSettings):

@@ -5,12 +5,13 @@
 # %% auto #0
 __all__ = ['load_reference', 'window_stats', 'Monitor', 'report_figures', 'render_report', 'write_report', 'main']
 
-# %% ../nbs/12_monitor.ipynb #26afa8a6
+# %% ../nbs/12_monitor.ipynb #cfbb7365
 import json
 import sys
 import threading
 import time
 import warnings
+from collections import deque
 from html import escape
 from pathlib import Path
 
@@ -38,12 +39,13 @@ def window_stats(df) -> dict:
             "mean_confidence": float(df["confidence"].mean()), "mean_text_length": float(df["text_length"].mean()),
             "versions": {str(k): int(v) for k, v in df["version"].value_counts().items()} if "version" in df else {}}
 
-# %% ../nbs/12_monitor.ipynb #30b5ff57
+# %% ../nbs/12_monitor.ipynb #b0954f2b
 class Monitor:
     "Window statistics and drift of the prediction log against the served model's reference, cached."
     def __init__(self, settings: Settings):
         self.settings = settings
         self._cache, self._lock = {}, threading.RLock()  # (re-entrant: a cached answer reads the cached window)
+        self._verdicts = deque(maxlen=64)  # (window key, verdict of that window), oldest first
 
     def _cached(self, key, compute):
         with self._lock:  # (one computation at a time; others wait and reuse it)
@@ -75,8 +77,29 @@ class Monitor:
             ref = load_reference(Path(model.path) / "model")
             if ref is None: return {"verdict": "unknown", "reasons": [f"version {model.version} has no reference profile"]}
             df, read = self._window()
-            return {**detect_drift(ref, df), "log": read, "model": {"name": model.name, "version": model.version}}
+            return self._sustained({**detect_drift(ref, df), "log": read, "model": {"name": model.name, "version": model.version}}, df)
         return self._cached(("drift", model.version), compute)
+
+    def report_page(self, model) -> str:
+        "The drift report of the current window as an HTML page with its plots (what the report CLI writes), cached."
+        def compute():
+            report, ref = self.drift(model), load_reference(Path(model.path) / "model")
+            df, _ = self._window()
+            return render_report(report, report_figures(ref, df) if ref is not None and len(df) and "tests" in report else {})
+        return self._cached(("report", model.version), compute)
+
+    def _sustained(self, report: dict, df) -> dict:
+        "The live verdict: `alert` once `monitor_alert_windows` successive distinct windows alerted; `warn` (pending) before."
+        k, key = self.settings.monitor_alert_windows, (len(df), str(df["ts"].max()) if len(df) else None)
+        if not self._verdicts or self._verdicts[-1][0] != key: self._verdicts.append((key, report["verdict"]))
+        streak = 0
+        for _, v in reversed(self._verdicts):
+            if v != "alert": break
+            streak += 1
+        report.update(window_verdict=report["verdict"], consecutive_alerts=streak, alert_after_windows=k)
+        if report["verdict"] == "alert" and streak < k:
+            report["verdict"], report["reasons"] = "warn", [f"pending: {streak} of {k} successive windows alert"] + report["reasons"]
+        return report
 
 # %% ../nbs/12_monitor.ipynb #7eab2f81
 def _figure_png(fig) -> str:
@@ -123,7 +146,7 @@ def report_figures(reference: dict, df, chunks: int = 10) -> dict[str, str]:
     "PNG plots (base64) of the window against the reference: labels, confidence, length, drift over time."
     return {**_distribution_figures(reference, df), "over_time": _over_time_figure(reference, df, chunks)}
 
-# %% ../nbs/12_monitor.ipynb #3020c00e
+# %% ../nbs/12_monitor.ipynb #1ced31e1
 _PAGE_STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}"
                "td,th{border:1px solid #ccc;padding:.3em .6em}figure{display:inline-block;margin:.5em}.v{font-weight:bold}")
 _VERDICT_COLOR = {"ok": "#1a7f37", "warn": "#9a6700", "alert": "#cf222e"}
@@ -131,7 +154,8 @@ _VERDICT_COLOR = {"ok": "#1a7f37", "warn": "#9a6700", "alert": "#cf222e"}
 def render_report(report: dict, figures: dict[str, str]) -> str:
     "A self-contained HTML page of a drift report."
     rows = "".join(f"<tr><td>{escape(t['signal'])}</td><td>{escape(t['test'])}</td><td>{t.get('n', '')}</td>"
-                   f"<td>{escape(statistic_text(t))}</td><td>{t.get('threshold', '')}</td><td>{'drift' if t['drift'] else 'no'}</td></tr>"
+                   f"<td>{escape(statistic_text(t))}</td><td>{t.get('floor', '')}</td>"
+                   f"<td>{'drift' if t['drift'] else 'significant, small' if t.get('significant_below_floor') else 'no'}</td></tr>"
                    for t in report.get("tests", []))
     est = report.get("estimated_accuracy", {})
     model = f"{report['model']['name']} version {report['model']['version']}" if report.get("model") else "(reference file)"
@@ -143,7 +167,7 @@ def render_report(report: dict, figures: dict[str, str]) -> str:
 <body><h1>Drift report</h1><p>Verdict: <span class="v">{escape(report['verdict'])}</span> — window of {report.get('window', 0)}
 predictions, checked {escape(str(report.get('checked_at', '')))}, model {escape(model)}</p>
 <h2>Reasons</h2><ul>{reasons}</ul>
-<h2>Tests</h2><table><tr><th>signal</th><th>test</th><th>n</th><th>statistic</th><th>threshold</th><th>result</th></tr>{rows}</table>
+<h2>Tests</h2><table><tr><th>signal</th><th>test</th><th>n</th><th>Holm-adjusted p, effect</th><th>effect floor</th><th>result</th></tr>{rows}</table>
 <p>Estimated accuracy (<em>an estimate without labels</em>): {est.get('value', float('nan')):.3f}
 (reference accuracy {ref_acc})</p>
 <h2>Plots</h2>{imgs}</body></html>"""

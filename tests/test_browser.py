@@ -48,3 +48,27 @@ def test_typing_a_text_shows_its_label(browser, small_model, tmp_path):
         page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
         assert (tmp_path / "predict.png").stat().st_size > 5_000
         assert not errors, errors  # no script errors, no CSP violations, no missing resources (only the deliberate 422)
+
+
+def test_the_drift_report_is_one_click_from_the_page(browser, small_model, tmp_path):
+    "Issue 14: `/` links the drift report of the live window; it renders in the browser with its plots, within its CSP."
+    from sentiment_mlops.data import load_ood
+    s, result = small_model
+    env = api_env(s, tmp_path, SENTIMENT_MONITOR_CACHE_SECONDS="0", SENTIMENT_MONITOR_ALERT_WINDOWS="1")
+    with api_server(tmp_path, env, wait="/ready") as api:
+        reviews = load_ood().frame["text"].sample(300, random_state=5).tolist()
+        for i in range(0, 300, 100): assert api.post("/predict/batch", json={"texts": reviews[i:i + 100]}).status_code == 200
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # (a CSP violation is one)
+        page.goto(api.url + "/")
+        page.click("#report-link")
+        expect(page.locator("h1")).to_have_text("Drift report")
+        expect(page.locator(".v")).to_have_text("alert")
+        assert "off_domain" in page.content() and f"version {result.version}" in page.content()
+        images = page.locator("img")
+        assert images.count() >= 4
+        assert all(images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(images.count()))
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        assert not errors, errors

@@ -30,7 +30,7 @@ from ..store import current_version, load_from_cache, load_model
 
 log = logging.getLogger("sentiment_mlops.serve")
 
-# %% ../../nbs/13d_service.ipynb #b4d8138c
+# %% ../../nbs/13d_service.ipynb #95f55db9
 class ModelNotReady(RuntimeError):
     "Raised by the hot path before a model is loaded."
 
@@ -50,7 +50,7 @@ class Service:
         self.errors = deque(maxlen=20)
         self.alias_problem = None  # set while the alias points at a version that fails to load
         self.registry_ok, self.registry_checked = None, None
-        self._reload_lock, self._watcher = None, None
+        self._reload_lock, self._watcher, self._drift_watcher = None, None, None
         self._batch_threads = 0  # model threads taken by batch requests right now
 
     def record_error(self, where: str, err: Exception | str):
@@ -65,7 +65,7 @@ class Service:
         if model is None: raise ModelNotReady("no model loaded yet")
         return model
 
-# %% ../../nbs/13d_service.ipynb #f2230eeb
+# %% ../../nbs/13d_service.ipynb #b26718e6
 @patch
 async def start(self: Service):
     "Start serving: the prediction log, the batcher, and the watcher that loads the model and follows its alias."
@@ -75,11 +75,22 @@ async def start(self: Service):
     self._reload_lock = asyncio.Lock()
     self.batcher.start()
     self._watcher = asyncio.get_running_loop().create_task(self.watch())
+    if self.settings.monitor_interval_seconds: self._drift_watcher = asyncio.get_running_loop().create_task(self.watch_drift())
+
+@patch
+async def watch_drift(self: Service):
+    "Every `monitor_interval_seconds`: check drift of the current window (in the monitor's thread) for the Prometheus gauges."
+    while True:
+        await asyncio.sleep(self.settings.monitor_interval_seconds)
+        if self.model is None: continue
+        try: self.metrics.set_drift(await asyncio.get_running_loop().run_in_executor(self.monitor_pool, self.monitor.drift, self.model))
+        except Exception as e: self.record_error("drift check", e)
 
 @patch
 async def stop(self: Service):
     "Finish in-flight work, flush the prediction log and release the threads."
-    if self._watcher is not None: self._watcher.cancel()
+    for task in (self._watcher, self._drift_watcher):
+        if task is not None: task.cancel()
     await self.batcher.stop()
     if self.log_sink is not None and hasattr(self.log_sink, "close"): self.log_sink.close()
     self.predict_pool.shutdown(wait=True)
