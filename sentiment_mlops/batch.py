@@ -80,12 +80,13 @@ def score_file(input, output, settings: Settings | None = None, model_uri: str |
     return {"input": str(src), "output": str(dst), "rows": rows, "bad_rows": bad, "first_bad": first_bad,
             "model": model.name, "version": model.version, "seconds": secs, "rows_per_second": rows / secs if secs else None}
 
-# %% ../nbs/14_batch.ipynb #354c2ce7
+# %% ../nbs/14_batch.ipynb #e15c1797
 def _spark_session(master: str):
     from pyspark.sql import SparkSession
     return (SparkSession.builder.master(master).appName("sentiment_mlops batch")
             .config("spark.pyspark.python", sys.executable)  # workers run this interpreter (and find this package)
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true").config("spark.ui.enabled", "false").getOrCreate())
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true").config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "true").getOrCreate())  # (stage progress on stderr, without the web UI)
 
 def _read_indexed(spark, src: str, column: str):
     "`(row, text)` of every input row, `row` its 0-based position in the input."
