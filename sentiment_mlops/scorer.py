@@ -223,14 +223,18 @@ def _mixture(self: FastScorer, S: np.ndarray) -> np.ndarray:
             if len(rows): logp[rows] = (1 - w) * logp[rows] + w * _log_softmax(S[rows, e["column"]:e["column"] + k])
     return logp
 
-# %% ../nbs/03_scorer.ipynb #8fb4758d
+# %% ../nbs/03_scorer.ipynb #8cad0036
 LEXICON = "vaderSentiment/3.3.2"
+
+def _lexicon_analyzer(lexicon: str = LEXICON):
+    "VADER's analyzer, if it is the lexicon `lexicon` (imported only where an off-domain text is scored)."
+    if lexicon != LEXICON: raise ValueError(f"this scorer's off-domain head needs {lexicon}; this package has {LEXICON}")
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    return SentimentIntensityAnalyzer()
 
 def lexicon_scores(texts: list[str], analyzer=None) -> np.ndarray:
     "VADER's `neg, neu, pos, compound` of each text, then compound³ and |compound|: the off-domain head's lexicon features."
-    if analyzer is None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer  # (only where an off-domain text is scored)
-        analyzer = SentimentIntensityAnalyzer()
+    analyzer = analyzer or _lexicon_analyzer()
     v = np.array([[d["neg"], d["neu"], d["pos"], d["compound"]] for d in map(analyzer.polarity_scores, texts)], float).reshape(-1, 4)
     return np.hstack([v, v[:, 3:] ** 3, np.abs(v[:, 3:])])
 
@@ -238,7 +242,7 @@ def guard_features(logp: np.ndarray, texts: list[str], analyzer=None) -> np.ndar
     "The off-domain head's input: the lexicon scores and the tweet model's normalised log-probabilities."
     return np.hstack([lexicon_scores(texts, analyzer), _log_softmax(logp)])
 
-# %% ../nbs/03_scorer.ipynb #3def423f
+# %% ../nbs/03_scorer.ipynb #6ef681ba
 @patch
 def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     logp, g = self._mixture(S), self.meta.get("guard")
@@ -250,11 +254,6 @@ def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndar
         X = guard_features(logp[off], [texts[i] for i in off], self._analyzer)
         logp[off] = X @ self.arrays["guard_weights"] + self.arrays["guard_bias"]
     return _softmax(logp), domain
-
-def _lexicon_analyzer(lexicon: str):
-    if lexicon != LEXICON: raise ValueError(f"this scorer's off-domain head needs {lexicon}; this package has {LEXICON}")
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    return SentimentIntensityAnalyzer()
 
 @patch(as_prop=True)
 def domain_threshold(self: FastScorer) -> float | None:
