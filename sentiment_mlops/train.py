@@ -25,7 +25,7 @@ from .evaluate import evaluate_run
 from .model import build_pipeline, oov_rates, transform_texts
 from .tracking import log_and_register
 
-# %% ../nbs/08_train.ipynb #efc8e8cb
+# %% ../nbs/08_train.ipynb #380a1382
 class TrainParams(BaseModel):
     "Parameters of a training run (the notebook's `parameters` cell, the CLI's flags)."
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -33,8 +33,9 @@ class TrainParams(BaseModel):
     text_column: str = Field("text", description="Column of the texts in `data`")
     label_column: str = Field("label", description="Column of the labels in `data`")
     model: Literal["domain_lr", "lr", "nb"] = Field("domain_lr", description="Model family")
-    C: float = Field(2.0, gt=0, description="Inverse regularisation strength of the logistic regressions")
-    expert_weight: float = Field(0.5, ge=0, le=1, description="Weight of the per-domain expert against the shared model")
+    C: float = Field(4.0, gt=0, description="Inverse regularisation strength of the logistic regressions")
+    expert_weight: float = Field(0.7, ge=0, le=1, description="Weight of the per-domain expert against the shared model")
+    nb_share: float = Field(0.5, ge=0, le=1, description="Share of the NB-scaled member of each logistic regression (0: none)")
     test_size: float = Field(0.2, gt=0, lt=1, description="Held-out fraction")
     seed: int = Field(42, description="Seed of the split")
     sample_size: int | None = Field(None, ge=50, description="Train on a stratified sample of this many rows (None: all)")
@@ -81,10 +82,10 @@ class TrainResult:
                          + (f"; alias {STAGING} -> version {self.version}" if self.staged else "; below the quality floor: not staged"))
         return "\n".join(lines)
 
-# %% ../nbs/08_train.ipynb #133936af
+# %% ../nbs/08_train.ipynb #3ae798d4
 def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None):
     "Fit the pipeline of `params.model` on a training frame (`text`, `label`, optional `domain`), and its guard on `background`."
-    pipe = build_pipeline(params.model, C=params.C, expert_weight=params.expert_weight)
+    pipe = build_pipeline(params.model, C=params.C, expert_weight=params.expert_weight, nb_share=params.nb_share)
     kw = {}
     if params.model == "domain_lr" and "domain" in train_df.columns: kw["clf__domains"] = train_df["domain"].to_numpy()
     pipe.fit(train_df[["text"]], train_df["label"].to_numpy(), **kw)
