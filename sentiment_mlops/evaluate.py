@@ -172,30 +172,30 @@ def vader_baseline(ood, cache_dir=None, labels=DEFAULT_LABELS) -> dict:
     path.write_text(json.dumps(res))
     return res
 
-# %% ../nbs/05_evaluate.ipynb #e21eeab8
-def scored(predictor, texts: list[str], labels=DEFAULT_LABELS) -> tuple[np.ndarray, np.ndarray | None]:
-    "`(probabilities in the order of labels, in-domain flags or None)` of `texts` from a pipeline or a predictor."
+# %% ../nbs/05_evaluate.ipynb #462306a7
+def scored(predictor, texts: list[str], labels=DEFAULT_LABELS) -> Scored:
+    "The `Scored` of `texts` from a pipeline or a predictor, probability columns in the order of `labels`."
     s: Scored = (PipelinePredictor(predictor) if isinstance(predictor, Pipeline) else predictor).predict(texts)
     classes = [str(c) for c in predictor.classes_]
-    return s.proba[:, [classes.index(lab) for lab in labels]], s.in_domain
+    return s._replace(proba=s.proba[:, [classes.index(lab) for lab in labels]])
 
-def measure(predictor, frame: pd.DataFrame, labels=DEFAULT_LABELS) -> tuple[np.ndarray, dict]:
-    "`(probabilities, classification_metrics)` of a pipeline or predictor on a frame's `text` and `label`, with the share flagged off-domain."
-    proba, in_domain = scored(predictor, frame["text"].tolist(), list(labels))
-    m = classification_metrics(frame["label"], proba, labels)
-    return proba, m if in_domain is None else {**m, "off_domain_share": float(1 - np.mean(in_domain))}
+def measure(predictor, frame: pd.DataFrame, labels=DEFAULT_LABELS) -> tuple[Scored, dict]:
+    "`(Scored, classification_metrics)` of a pipeline or predictor on a frame's `text` and `label`, with the share flagged off-domain."
+    s = scored(predictor, frame["text"].tolist(), list(labels))
+    m = classification_metrics(frame["label"], s.proba, labels)
+    return s, m if s.in_domain is None else {**m, "off_domain_share": float(1 - np.mean(s.in_domain))}
 
 def ood_metrics(predictor, ood, labels=DEFAULT_LABELS, cache_dir=None) -> dict:
     "The model's metrics on the out-of-domain set (overall, per source, share flagged off-domain), beside VADER's baseline."
     labels = list(labels)
-    proba, m = measure(predictor, ood.frame, labels)
+    s, m = measure(predictor, ood.frame, labels)
     out = {k: m[k] for k in ("rows", "accuracy", "macro_f1", "log_loss", "ece", "per_class", "off_domain_share") if k in m}
     for domain, rows in ood.frame.groupby("domain").indices.items():
-        out[f"macro_f1_{domain}"] = float(f1_score(ood.frame["label"].to_numpy()[rows], np.asarray(labels)[proba[rows].argmax(1)],
+        out[f"macro_f1_{domain}"] = float(f1_score(ood.frame["label"].to_numpy()[rows], np.asarray(labels)[s.proba[rows].argmax(1)],
                                                    labels=labels, average="macro", zero_division=0))
     return {**out, **vader_baseline(ood, cache_dir, labels)}
 
-# %% ../nbs/05_evaluate.ipynb #7cc4b84c
+# %% ../nbs/05_evaluate.ipynb #c222056e
 @dataclass
 class Evaluation:
     "Everything measured on the held-out split of a run."
@@ -203,15 +203,16 @@ class Evaluation:
     proba: np.ndarray
     slices: pd.DataFrame
     figures: dict = field(default_factory=dict)
+    oov: list = field(default_factory=list)  # per held-out text: its OOV rate (for the reference profile)
 
 def evaluate_run(pipe, split, labels=DEFAULT_LABELS, plots: bool = True, ood=None) -> Evaluation:
     "Evaluate a fitted pipeline on `split.test` (and on the out-of-domain set `ood`, if given): metrics, slices and (optionally) figures."
     labels = list(labels)
     classes = list(pipe.classes_)
     if sorted(classes) != sorted(labels): raise ValueError(f"model classes {classes} differ from labels {labels}")
-    proba, metrics = measure(pipe, split.test, labels)
-    y = split.test["label"].to_numpy()
-    ev = Evaluation(metrics, proba, slice_metrics(split.test, proba, labels))
+    s, metrics = measure(pipe, split.test, labels)
+    proba, y = s.proba, split.test["label"].to_numpy()
+    ev = Evaluation(metrics, proba, slice_metrics(split.test, proba, labels), oov=s.oov)
     if ood is not None: ev.metrics["ood"] = ood_metrics(pipe, ood, labels)
     if plots:
         ev.figures = {"confusion_matrix": plot_confusion_matrix(y, proba, labels), "pr_curves": plot_pr_curves(y, proba, labels),

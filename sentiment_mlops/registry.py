@@ -62,7 +62,7 @@ def _behaviour_reasons(checks: list[dict], champ_checks: list[dict] | None, min_
     return reasons + [f"behavioural regression: {c['kind']} ({c['expect']}) passes with the champion, fails here: "
                       f"{c['texts']} -> {c['predicted']}" for c, o in zip(checks, champ_checks or checks) if o["passed"] and not c["passed"]]
 
-# %% ../nbs/10_registry.ipynb #014126ee
+# %% ../nbs/10_registry.ipynb #e75c5fad
 GATE_METRICS = ("rows", "accuracy", "macro_f1", "log_loss", "brier", "ece", "per_class", "off_domain_share")
 
 def gate(settings: Settings, version: str, champion: str | None = "auto", min_behaviour_rate: float = 0.7) -> GateResult:
@@ -72,8 +72,8 @@ def gate(settings: Settings, version: str, champion: str | None = "auto", min_be
     ood = load_ood(labels=labels) if sorted(labels) == sorted(DEFAULT_LABELS) else None
     def scored(v):
         m = load_model(settings, str(ModelURI(settings.model_name, version=str(v))))
-        proba, metrics = measure(m.predictor, split.test, labels)
-        return m, proba, {k: metrics[k] for k in GATE_METRICS if k in metrics}, None if ood is None else ood_metrics(m.predictor, ood, labels)
+        s, metrics = measure(m.predictor, split.test, labels)
+        return m, s.proba, {k: metrics[k] for k in GATE_METRICS if k in metrics}, None if ood is None else ood_metrics(m.predictor, ood, labels)
     cand, cand_proba, cm, co = scored(version)
     checks, champ_checks, champ_metrics, champ_o, reasons = behavioural_checks(cand.predictor), None, None, None, []
     if cm["macro_f1"] < settings.min_macro_f1: reasons.append(f"macro-F1 {cm['macro_f1']:.4f} is below the floor {settings.min_macro_f1}")

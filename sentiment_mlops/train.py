@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TrainParams', 'TrainResult', 'fit_pipeline', 'train', 'params_parser', 'main']
 
-# %% ../nbs/08_train.ipynb #0133e35e
+# %% ../nbs/08_train.ipynb #8b367579
 import argparse
 import signal
 import time
@@ -22,7 +22,7 @@ from .config import DEFAULT_LABELS, STAGING, Settings, user_errors
 from .data import DataError, load_background, load_dataset, load_ood, split_dataset
 from .drift import build_reference
 from .evaluate import evaluate_run
-from .model import build_pipeline, oov_rates, transform_texts
+from .model import build_pipeline, transform_texts
 from .tracking import log_and_register
 
 # %% ../nbs/08_train.ipynb #380a1382
@@ -95,10 +95,10 @@ def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None):
                                           background.frame["label"].to_numpy())
     return pipe
 
-# %% ../nbs/08_train.ipynb #d84aa305
+# %% ../nbs/08_train.ipynb #cefae77d
 def _log(params: TrainParams, settings: Settings, pipe, ds, split, evaluation) -> tuple[str, str | None, bool]:
     texts = split.test["text"].tolist()
-    ref = build_reference(texts, evaluation.proba, settings.labels, oov_rates(pipe, texts), split.test["label"],
+    ref = build_reference(texts, evaluation.proba, settings.labels, evaluation.oov, split.test["label"],
                           off_domain_share=evaluation.metrics.get("off_domain_share"))
     return log_and_register(settings, pipe, ds, split, evaluation, params.model_dump(exclude={"tracking_uri", "output_notebook"}),
                             params.register_model, params.min_macro_f1, reference=ref)
