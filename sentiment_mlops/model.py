@@ -194,16 +194,16 @@ def fit_guard(self: DomainMixtureClassifier, X, X_background, texts_background: 
     if list(self.off_domain_.classes_) != list(self.classes_): raise ValueError("the background set must hold every class")
     return self
 
-# %% ../nbs/04_model.ipynb #32d76df4
+# %% ../nbs/04_model.ipynb #8bb26eb4
 MODEL_FAMILIES = ("domain_lr", "lr", "nb")
 
-def build_pipeline(family: str = "domain_lr", C: float = 4.0, expert_weight: float = 0.7, nb_share: float = 0.5,
-                   min_df: int = 2) -> Pipeline:
-    "A `Pipeline` that takes a DataFrame with a `text` column and predicts sentiment labels."
+def build_pipeline(family: str = "domain_lr", min_df: int = 2, **clf_params) -> Pipeline:
+    """A `Pipeline` that takes a DataFrame with a `text` column and predicts sentiment labels; `clf_params`
+    (`C`, `expert_weight`, `nb_share`, …) go to `DomainMixtureClassifier`, whose defaults are the model's."""
     if family == "nb":
         features, clf = TfidfFeatures(max_features=100), MultinomialNB()
     elif family in ("domain_lr", "lr"):
-        features, clf = text_features(min_df), DomainMixtureClassifier(C=C, expert_weight=expert_weight, nb_share=nb_share)
+        features, clf = text_features(min_df), DomainMixtureClassifier(**clf_params)
     else: raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(MODEL_FAMILIES)}")
     return Pipeline([("features", ColumnTransformer([("text", features, "text")])), ("clf", clf)])
 
