@@ -153,7 +153,7 @@ class MonitoringSettings(BaseSettings):
     monitor_window_minutes: float | None = Field(None, gt=0, description="Only predictions this recent enter the window (off when unset)")
     monitor_cache_seconds: float = Field(30.0, ge=0, description="How long `/monitoring/*` answers are reused before being recomputed")
     monitor_alert_windows: int = Field(2, ge=1,
-        description="k: the live drift verdict is `alert` only after k successive distinct windows alert (before: `warn`)")
+        description="k: the live drift verdict is `alert` only if the newest k disjoint windows of the log all alert (before: `warn`)")
     monitor_interval_seconds: float = Field(60.0, ge=0,
         description="How often each API worker checks drift in the background for the Prometheus gauges (0: only on request)")
 
