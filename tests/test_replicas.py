@@ -30,9 +30,13 @@ def test_two_workers_metrics_add_up_and_both_follow_the_alias(tmp_path):
 
         v2 = train(TrainParams(sample_size=1500, seed=7), s).version
         client.set_registered_model_alias(s.model_name, PRODUCTION, v2)
+        def answer(i):  # the version that answered, or the status of a refusal
+            r = httpx.post(api.url + "/predict", json={"text": "ok"}, timeout=30)
+            if r.status_code == 200: return r.json()["model"]["version"]
+            assert r.status_code == 503 and "retry-after" in r.headers, (r.status_code, r.text)  # shed while a worker loads
+            return 503
         def all_new():
-            with ThreadPoolExecutor(8) as pool:
-                versions = list(pool.map(lambda i: httpx.post(api.url + "/predict", json={"text": "ok"}, timeout=30).json()["model"]["version"], range(40)))
+            with ThreadPoolExecutor(8) as pool: versions = list(pool.map(answer, range(40)))
             return set(versions) == {v2}
         wait_until(all_new, 60, every=1)
         info = api.get("/metrics").text
