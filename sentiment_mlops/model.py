@@ -207,7 +207,7 @@ def build_pipeline(family: str = "domain_lr", min_df: int = 2, **clf_params) -> 
     else: raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(MODEL_FAMILIES)}")
     return Pipeline([("features", ColumnTransformer([("text", features, "text")])), ("clf", clf)])
 
-# %% ../nbs/04_model.ipynb #fe350714
+# %% ../nbs/04_model.ipynb #d7670363
 def word_features(pipe: Pipeline) -> TfidfVectorizer | None:
     "The word-level TF-IDF step of a fitted pipeline (its tokenizer and vocabulary), `None` if it has none."
     features = pipe.named_steps["features"].named_transformers_["text"]
@@ -222,11 +222,14 @@ def transform_texts(pipe: Pipeline, texts: list[str]):
         return sp.hstack([t.transform(texts) for _, t in features.transformer_list], format="csr")
     return features.transform(texts)
 
+def _proba(clf, X, texts: list[str]) -> np.ndarray:
+    "A fitted classifier's probabilities of the rows `X` of `texts` (a `DomainMixtureClassifier`'s guard answers off-domain rows)."
+    return clf.predict_proba(X, texts) if isinstance(clf, DomainMixtureClassifier) else clf.predict_proba(X)
+
 def predict_texts(pipe, texts: list[str]) -> np.ndarray:
     "Class probabilities of `texts` (a list of strings) from a pipeline or a predictor."
     if not isinstance(pipe, Pipeline): return pipe.predict_proba(texts)  # a `FastScorer` or a `PipelinePredictor`
-    clf, X = pipe.named_steps["clf"], transform_texts(pipe, texts)
-    return clf.predict_proba(X, texts) if isinstance(clf, DomainMixtureClassifier) else clf.predict_proba(X)
+    return _proba(pipe.named_steps["clf"], transform_texts(pipe, texts), texts)
 
 # %% ../nbs/04_model.ipynb #d50132a3
 def oov_rates(predictor, texts: list[str]) -> list[float | None]:
@@ -241,7 +244,7 @@ def oov_rates(predictor, texts: list[str]) -> list[float | None]:
         out.append(round(sum(w not in vocab for w in toks) / len(toks), 4) if toks else None)
     return out
 
-# %% ../nbs/04_model.ipynb #f83b1cce
+# %% ../nbs/04_model.ipynb #8bc70f4a
 class PipelinePredictor:
     "A fitted pipeline behind the scorer's interface (normalising what it scores): `classes_`, `predict_proba`, `predict`, `oov_rates`."
     def __init__(self, pipe: Pipeline): self.pipe, self.classes_ = pipe, pipe.classes_
@@ -255,10 +258,8 @@ class PipelinePredictor:
         "`Scored` of `texts`: probabilities, OOV rates, normalised texts, domain scores."
         seen = [normalize_text(t) for t in texts]
         clf, X = self.pipe.named_steps["clf"], transform_texts(self.pipe, seen)
-        if not isinstance(clf, DomainMixtureClassifier): return Scored(clf.predict_proba(X), oov_rates(self.pipe, seen), seen)
-        domain = clf.domain_scores(X)
-        return Scored(clf.predict_proba(X, seen), oov_rates(self.pipe, seen), seen, domain,
-                      None if domain is None else domain >= clf.threshold_)
+        domain = clf.domain_scores(X) if isinstance(clf, DomainMixtureClassifier) else None
+        return Scored(_proba(clf, X, seen), oov_rates(self.pipe, seen), seen, domain, None if domain is None else domain >= clf.threshold_)
 
 # %% ../nbs/04_model.ipynb #adb47030
 def _linear(lr) -> tuple[np.ndarray, np.ndarray]:
