@@ -146,22 +146,31 @@ class Observe:
             count, latency = self._series(endpoint, scope["method"], str(status))
             count.inc(); latency.observe(time.perf_counter() - t0)
 
-# %% ../../nbs/13c_http.ipynb #8e0b2be4
+# %% ../../nbs/13c_http.ipynb #a6fc3745
 class Admission:
-    "ASGI middleware: at most `max_queue` requests on `paths` at once (503 beyond, `on_shed(path)`); stamps each with its deadline."
+    """ASGI middleware: at most `max_queue` requests on `paths` at once — half as many while overloaded — 503 beyond
+    (`on_shed(path)`); stamps each with its deadline."""
     def __init__(self, app, max_queue: int, deadline_s: float, on_shed, paths=("/predict", "/predict/batch")):
         self.app, self.max_queue, self.deadline_s, self.on_shed, self.paths = app, max_queue, deadline_s, on_shed, set(paths)
-        self.inside = 0
+        self.inside, self.overloaded = 0, False
+        self._interval_end, self._refused = 0.0, False  # (the current interval: its end, whether it refused)
         start, body = _json_error(503, "overloaded: too many requests are waiting; retry after the Retry-After seconds", retry_after=1)
         self._refusal = (start, {"type": "http.response.body", "body": body})  # (built once: refusing must cost next to nothing)
+
+    def _tick(self, now: float):
+        "At the end of an interval (half the deadline): overloaded if the interval that just ended refused requests."
+        if now < self._interval_end: return
+        recent = now < self._interval_end + self.deadline_s / 2  # (the interval that just ended, not one long past)
+        self.overloaded, self._refused, self._interval_end = self._refused and recent, False, now + self.deadline_s / 2
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] not in self.paths: return await self.app(scope, receive, send)
         scope.setdefault("state", {})["endpoint"] = scope["path"]  # (a shed request is counted under its route)
-        if self.inside >= self.max_queue:
-            self.on_shed(scope["path"])
+        now = time.monotonic(); self._tick(now)
+        if self.inside >= (max(1, self.max_queue // 2) if self.overloaded else self.max_queue):
+            self._refused = True; self.on_shed(scope["path"])
             await send(self._refusal[0]); return await send(self._refusal[1])
-        scope["state"]["deadline"] = time.monotonic() + self.deadline_s
+        scope["state"]["deadline"] = now + self.deadline_s
         self.inside += 1
         try: await self.app(scope, receive, send)
         finally: self.inside -= 1
