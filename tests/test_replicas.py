@@ -1,10 +1,12 @@
 """Issue 6: several uvicorn workers — Prometheus metrics summed across workers, and every worker following a promotion."""
+import statistics
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from mlflow import MlflowClient
 
-from servers import api_server, metric, wait_until
+from servers import api_env, api_server, metric, wait_until
 from sentiment_mlops.config import PRODUCTION, Settings
 from sentiment_mlops.train import TrainParams, train
 
@@ -41,3 +43,19 @@ def test_two_workers_metrics_add_up_and_both_follow_the_alias(tmp_path):
         wait_until(all_new, 60, every=1)
         info = api.get("/metrics").text
         assert metric(info, "sentiment_model_info", name=s.model_name, version=v2) == 1
+
+
+def test_two_workers_answer_kept_alive_connections_without_the_nagle_stall(small_model, tmp_path):
+    """With several workers uvicorn's own listening socket left Nagle's algorithm on: each answer on a kept-alive
+    connection waited ~40 ms for the client's delayed ACK. Sequential requests on one connection must not."""
+    s, _ = small_model
+    with api_server(tmp_path, api_env(s, tmp_path), args=["--workers", "2"], wait="/ready") as api:
+        with httpx.Client(base_url=api.url, timeout=30) as c:  # one kept-alive connection
+            times = []
+            for i in range(40):
+                t0 = time.perf_counter()
+                assert c.post("/predict", json={"text": f"the crew on flight {i} was great"}).status_code == 200
+                times.append(time.perf_counter() - t0)
+    median = statistics.median(times[5:])
+    print(f"\n2 workers, one kept-alive connection: median {median * 1000:.1f} ms per request")
+    assert median < 0.02, median  # (with the stall: >= 40 ms each)
