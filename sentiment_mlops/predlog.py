@@ -191,32 +191,55 @@ def status(self: PredictionLog) -> dict:
     return {"path": str(self.path), "privacy": self.privacy, "written": self.written, "failed": self.failed,
             "dropped": self.dropped, "pending": len(self._pending) + self._q.qsize(), "problem": self.problem}
 
-# %% ../nbs/11_predlog.ipynb #e8acdd87
+# %% ../nbs/11_predlog.ipynb #8f7c34f0
 def log_files(log_dir) -> list[Path]:
     "The prediction-log files of `log_dir`, oldest first (rotated ones, then `predictions.jsonl`)."
     d = Path(log_dir)
     return sorted(d.glob("predictions-*.jsonl")) + ([d / LOG_NAME] if (d / LOG_NAME).exists() else [])
 
-def _read_file(f: Path) -> tuple[list[dict], int, int]:
-    "`(records, lines, corrupt)` of one log file."
-    records, corrupt, n = [], 0, 0
+def _tail_lines(f: Path, n: int, block: int = 1 << 16) -> tuple[list[bytes], bool]:
+    "The last `n` lines of file `f` (read backwards in blocks), and whether they are all of its lines."
     with open(f, "rb") as fh:
-        for n, line in enumerate(fh, 1):
-            try:
-                r = orjson.loads(line)
-                if not isinstance(r, dict) or "label" not in r: raise ValueError("not a prediction record")
-                records.append(r)
-            except (orjson.JSONDecodeError, ValueError):
-                corrupt += 1
-                warnings.warn(f"{f.name}:{n}: skipped a corrupt prediction-log line", stacklevel=3)
-    return records, n, corrupt
+        pos, data = fh.seek(0, os.SEEK_END), b""
+        while pos > 0 and data.count(b"\n") <= n:
+            step = min(block, pos); pos -= step; fh.seek(pos); data = fh.read(step) + data
+    lines = _split_lines(data)
+    if pos > 0: lines = lines[1:]  # (the first one is a part of a line)
+    return lines[-n:], pos == 0 and len(lines) <= n
+
+def _split_lines(data: bytes) -> list[bytes]:
+    lines = data.split(b"\n")
+    if not lines[-1]: lines.pop()  # (what follows the newline that ends the last line)
+    return lines
+
+def _records(lines: list[bytes]) -> tuple[list[dict], list[int]]:
+    "The prediction records among `lines`, and the indices of the lines that are not one."
+    records, bad = [], []
+    for i, line in enumerate(lines):
+        try:
+            r = orjson.loads(line)
+            if not isinstance(r, dict) or "label" not in r: raise ValueError("not a prediction record")
+            records.append(r)
+        except (orjson.JSONDecodeError, ValueError): bad.append(i)
+    return records, bad
+
+def _read_file(f: Path, last: int | None = None) -> tuple[list[dict], int, int]:
+    "`(records, lines, corrupt)` of one log file — with `last`, of as few of its last lines as hold `last` records."
+    n, whole = last, last is None
+    while True:
+        lines, whole = (_split_lines(Path(f).read_bytes()), True) if whole else _tail_lines(f, n)
+        records, bad = _records(lines)
+        if whole or len(records) >= last: break
+        n += last - len(records)
+    for i in bad: warnings.warn(f"{f.name}: skipped a corrupt prediction-log line ({len(lines) - i} from the end)", stacklevel=3)
+    return records[-last:] if last else records, len(lines), len(bad)
 
 def read_log(log_dir, last: int | None = None, since_minutes: float | None = None):
     "`(DataFrame, stats)`: the logged predictions (the `last` n, newer than `since_minutes`), skipping corrupt lines."
     import pandas as pd
     records, corrupt, lines = [], 0, 0
     for f in reversed(log_files(log_dir)):  # newest file first, so `last` can stop early
-        chunk, n, bad = _read_file(f)
+        chunk, n, bad = _read_file(f, None if last is None else last - len(records))
         records, lines, corrupt = chunk + records, lines + n, corrupt + bad
         if last is not None and len(records) >= last: break
     df = pd.DataFrame(records)
