@@ -122,7 +122,7 @@ class ServingSettings(BaseSettings):
         description="Threads running the model in each worker (NumPy and SciPy release the GIL for much of the work; default: up to 2)")
     microbatch_max_size: int = Field(64, ge=1, description="Most single-text requests grouped into one model call")
     microbatch_max_wait_ms: float = Field(2.0, ge=0, le=1000, description="Under load, longest a batch waits for more requests to join it")
-    max_queue: int = Field(128, ge=1, description="Most prediction requests a worker holds at once (half while overloaded); more are answered 503 at once")
+    max_queue: int = Field(128, ge=1, description="Most prediction requests a worker holds at once (a quarter while overloaded); more are answered 503 at once")
     request_deadline_ms: float = Field(200.0, gt=0, description="Longest a prediction request may wait for the model; 503 beyond (it is not scored)")
     admin_token: SecretStr | None = Field(None, description="Bearer token for `/admin/*` (at least 16 characters); admin endpoints are off when unset")
     admin_reloads_per_minute: int = Field(6, ge=1, description="Most `/admin/reload` requests accepted per minute (answered or refused); more get 429")

@@ -146,9 +146,9 @@ class Observe:
             count, latency = self._series(endpoint, scope["method"], str(status))
             count.inc(); latency.observe(time.perf_counter() - t0)
 
-# %% ../../nbs/13c_http.ipynb #a6fc3745
+# %% ../../nbs/13c_http.ipynb #687b4ef7
 class Admission:
-    """ASGI middleware: at most `max_queue` requests on `paths` at once — half as many while overloaded — 503 beyond
+    """ASGI middleware: at most `max_queue` requests on `paths` at once — a quarter as many while overloaded — 503 beyond
     (`on_shed(path)`); stamps each with its deadline."""
     def __init__(self, app, max_queue: int, deadline_s: float, on_shed, paths=("/predict", "/predict/batch")):
         self.app, self.max_queue, self.deadline_s, self.on_shed, self.paths = app, max_queue, deadline_s, on_shed, set(paths)
@@ -167,7 +167,7 @@ class Admission:
         if scope["type"] != "http" or scope["path"] not in self.paths: return await self.app(scope, receive, send)
         scope.setdefault("state", {})["endpoint"] = scope["path"]  # (a shed request is counted under its route)
         now = time.monotonic(); self._tick(now)
-        if self.inside >= (max(1, self.max_queue // 2) if self.overloaded else self.max_queue):
+        if self.inside >= (max(1, self.max_queue // 4) if self.overloaded else self.max_queue):
             self._refused = True; self.on_shed(scope["path"])
             await send(self._refusal[0]); return await send(self._refusal[1])
         scope["state"]["deadline"] = now + self.deadline_s
