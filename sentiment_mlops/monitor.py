@@ -39,7 +39,7 @@ def window_stats(df) -> dict:
             "mean_confidence": float(df["confidence"].mean()), "mean_text_length": float(df["text_length"].mean()),
             "versions": {str(k): int(v) for k, v in df["version"].value_counts().items()} if "version" in df else {}}
 
-# %% ../nbs/12_monitor.ipynb #548e5a23
+# %% ../nbs/12_monitor.ipynb #66a5c32e
 class Monitor:
     "Window statistics and drift of the prediction log against the served model's reference, cached."
     def __init__(self, settings: Settings):
@@ -63,9 +63,9 @@ class Monitor:
                 return read_log(s.log_dir, last=s.monitor_window * s.monitor_alert_windows, since_minutes=s.monitor_window_minutes)
         return self._cached("history", read)
 
-    def _window(self):
-        "The current window (the newest `monitor_window` predictions) and the read statistics."
-        hist, read = self._history()
+    def _window(self, history=None):
+        "The current window (the newest `monitor_window` predictions of `history`, default the cached one) and the read statistics."
+        hist, read = history or self._history()
         df = hist.tail(self.settings.monitor_window).reset_index(drop=True)
         return df, {**read, "records": len(df)}
 
@@ -81,7 +81,8 @@ class Monitor:
         def compute():
             ref = load_reference(Path(model.path) / "model")
             if ref is None: return {"verdict": "unknown", "reasons": [f"version {model.version} has no reference profile"]}
-            (df, read), (hist, _) = self._window(), self._history()
+            hist, _ = history = self._history()  # (one read of the log for the window and the ones before it)
+            df, read = self._window(history)
             report = {**detect_drift(ref, df), "log": read, "model": {"name": model.name, "version": model.version}}
             k = self.settings.monitor_alert_windows
             return sustain(report, ref, earlier_windows(hist, self.settings.monitor_window, k), k)

@@ -191,7 +191,7 @@ def status(self: PredictionLog) -> dict:
     return {"path": str(self.path), "privacy": self.privacy, "written": self.written, "failed": self.failed,
             "dropped": self.dropped, "pending": len(self._pending) + self._q.qsize(), "problem": self.problem}
 
-# %% ../nbs/11_predlog.ipynb #8f7c34f0
+# %% ../nbs/11_predlog.ipynb #8d2044f9
 def log_files(log_dir) -> list[Path]:
     "The prediction-log files of `log_dir`, oldest first (rotated ones, then `predictions.jsonl`)."
     d = Path(log_dir)
@@ -225,9 +225,9 @@ def _records(lines: list[bytes]) -> tuple[list[dict], list[int]]:
 
 def _read_file(f: Path, last: int | None = None) -> tuple[list[dict], int, int]:
     "`(records, lines, corrupt)` of one log file — with `last`, of as few of its last lines as hold `last` records."
-    n, whole = last, last is None
+    n = last
     while True:
-        lines, whole = (_split_lines(Path(f).read_bytes()), True) if whole else _tail_lines(f, n)
+        lines, whole = (_split_lines(Path(f).read_bytes()), True) if last is None else _tail_lines(f, n)
         records, bad = _records(lines)
         if whole or len(records) >= last: break
         n += last - len(records)
