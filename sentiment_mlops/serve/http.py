@@ -146,7 +146,7 @@ class Observe:
             count, latency = self._series(endpoint, scope["method"], str(status))
             count.inc(); latency.observe(time.perf_counter() - t0)
 
-# %% ../../nbs/13c_http.ipynb #687b4ef7
+# %% ../../nbs/13c_http.ipynb #e7433229
 class Admission:
     """ASGI middleware: at most `max_queue` requests on `paths` at once — a quarter as many while overloaded — 503 beyond
     (`on_shed(path)`); stamps each with its deadline."""
@@ -170,9 +170,14 @@ class Admission:
         if self.inside >= (max(1, self.max_queue // 4) if self.overloaded else self.max_queue):
             self._refused = True; self.on_shed(scope["path"])
             await send(self._refusal[0]); return await send(self._refusal[1])
-        scope["state"]["deadline"] = now + self.deadline_s
+        state = scope["state"]; state["deadline"] = now + self.deadline_s
+
+        async def received():
+            msg = await receive()
+            if msg["type"] == "http.request" and not msg.get("more_body"): state["deadline"] = time.monotonic() + self.deadline_s
+            return msg
         self.inside += 1
-        try: await self.app(scope, receive, send)
+        try: await self.app(scope, received, send)
         finally: self.inside -= 1
 
 # %% ../../nbs/13c_http.ipynb #81b6320b
