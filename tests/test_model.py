@@ -4,7 +4,8 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from sentiment_mlops.data import load_dataset
-from sentiment_mlops.model import TOKEN_PATTERN, TfidfFeatures
+from sentiment_mlops.model import TfidfFeatures
+from sentiment_mlops.scorer import TOKEN_PATTERN
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,19 @@ def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, tmp_path):
     assert np.abs(ref - got).max() < 1e-12
     assert (ref.argmax(1) == got.argmax(1)).all()
     assert oov_rates(pipe, seen) == oov_rates(scorer, corpus)
+
+
+def test_array_tokens_are_the_regex_tokens_on_every_text_and_code_point(corpus):
+    """`token_spans` finds exactly `TOKEN_PATTERN`'s matches: in every tweet and out-of-domain review (as they are and
+    lower-cased), and around every code point, lone surrogates included, between letters, punctuation and spaces."""
+    import re
+
+    from sentiment_mlops.data import load_ood
+    from sentiment_mlops.scorer import TOKEN_PATTERN, char_classes, code_points, token_spans
+    pattern = re.compile(TOKEN_PATTERN)
+    every = [chr(c) for c in range(0x110000)]
+    probes = ["".join(f"a{c}b{c}!{c} {c}@{c}'x#{c}." for c in every[i:i + 4096]) for i in range(0, len(every), 4096)]
+    texts = corpus + load_ood().frame["text"].tolist()
+    for s in texts + [t.lower() for t in texts] + probes:
+        starts, ends = token_spans(char_classes(code_points(s)))
+        assert list(zip(starts.tolist(), ends.tolist())) == [m.span() for m in pattern.finditer(s)], s[:200]
