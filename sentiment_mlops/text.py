@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['MOJIBAKE', 'text_problem', 'check_text', 'normalize_text']
 
-# %% ../nbs/01_text.ipynb #2b3ae7ea
+# %% ../nbs/01_text.ipynb #8fb9382c
 import re
 import unicodedata
 
 import ftfy
+from ftfy.fixes import unescape_html
 
 # %% ../nbs/01_text.ipynb #4ecde38b
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -34,7 +35,7 @@ def check_text(text, max_chars: int = 10_000) -> str:
     if (problem := text_problem(text, max_chars)) is not None: raise ValueError(problem)
     return text
 
-# %% ../nbs/01_text.ipynb #e0748325
+# %% ../nbs/01_text.ipynb #be5a3770
 MOJIBAKE = {  # lossy sequences seen in the corpus -> what they stood for
     "’¢_äŒ_Ü¢": "'", "’¢_äŒÅ–": '"', "’¢_äŒÎù": '"',  # self-driving cars sub-corpus
     "‰Ûª": "'", "‰Û÷": "'", "‰ÛÏ": '"', "‰Ûù": '"', "‰ÛÒ": "-", "‰ÛÓ": "-", "‰Û_": "…",
@@ -42,13 +43,20 @@ MOJIBAKE = {  # lossy sequences seen in the corpus -> what they stood for
 _MOJIBAKE_RE = re.compile("|".join(map(re.escape, sorted(MOJIBAKE, key=len, reverse=True))))
 _SPACE = re.compile(r"\s+")
 
-_REPAIRABLE = re.compile(r"[^\t\n\r\x20-\x7e]|&")  # what ftfy could change: anything beyond printable ASCII, or an entity
+_NOT_PLAIN = re.compile(r"[^\t\n\r\x20-\x7e]")  # beyond printable ASCII: what ftfy could change, entities aside
 
 def _repair(text: str) -> str:
     text = _MOJIBAKE_RE.sub(lambda m: MOJIBAKE[m.group()], text)
     text = ftfy.fix_text(text, unescape_html=True, uncurl_quotes=True, normalization="NFC")
     return _SPACE.sub(" ", text).strip()
 
+def _plain(text: str) -> str | None:
+    "`text` with its entities decoded as ftfy's loop decodes them, if that leaves printable ASCII (else `None`)."
+    if _NOT_PLAIN.search(text): return None
+    while "&" in text and (decoded := unescape_html(text)) != text: text = decoded
+    return None if _NOT_PLAIN.search(text) else text
+
 def normalize_text(text: str) -> str:
     "Repair known mojibake, unescape HTML entities, straighten quotes, normalise Unicode (NFC), collapse whitespace."
-    return _repair(text) if _REPAIRABLE.search(text) else " ".join(text.split())
+    plain = _plain(text)
+    return " ".join(plain.split()) if plain is not None else _repair(text)

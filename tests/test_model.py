@@ -78,3 +78,13 @@ def test_array_tokens_are_the_regex_tokens_on_every_text_and_code_point(corpus):
     for s in texts + [t.lower() for t in texts] + probes:
         starts, ends = token_spans(char_classes(code_points(s)))
         assert list(zip(starts.tolist(), ends.tolist())) == [m.span() for m in pattern.finditer(s)], s[:200]
+
+
+def test_the_normalisation_fast_path_is_the_full_repair_on_every_text(corpus):
+    "Every tweet and out-of-domain review that `normalize_text` takes through its fast path comes out as ftfy's repair."
+    from sentiment_mlops.data import load_ood
+    from sentiment_mlops.text import _plain, _repair, normalize_text
+    texts = corpus + load_ood().frame["text"].tolist()
+    fast = [t for t in texts if _plain(t) is not None]
+    assert len(fast) > 0.8 * len(texts) and sum("&" in t for t in fast) > 1_000
+    assert [normalize_text(t) for t in fast] == [_repair(t) for t in fast]
