@@ -256,7 +256,7 @@ def scores(self: FastScorer, texts: list[str], tokens=None) -> np.ndarray:
     for X, (_, _, _, W) in zip(self.features(texts, tokens), self.blocks): S += X @ W
     return S
 
-# %% ../nbs/03_scorer.ipynb #d69dcc5d
+# %% ../nbs/03_scorer.ipynb #12c9febc
 def _log_softmax(s: np.ndarray) -> np.ndarray:
     s = s - s.max(axis=1, keepdims=True)
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
@@ -274,10 +274,12 @@ def _mixture(self: FastScorer, S: np.ndarray) -> np.ndarray:
     if m["experts"]:
         d0, nd = m["domain_columns"]
         dom = (S[:, d0] > 0).astype(int) if nd == 1 else S[:, d0:d0 + nd].argmax(axis=1)
+        column = np.full(max(nd, 2), -1)  # each domain's first expert column (-1: no expert)
+        for e in m["experts"]: column[e["domain_index"]] = e["column"]
+        rows = np.flatnonzero(column[dom] >= 0)
+        experts = S[rows[:, None], column[dom[rows], None] + np.arange(k)]  # every row's expert scores at once
         w = m["expert_weight"]
-        for e in m["experts"]:
-            rows = np.flatnonzero(dom == e["domain_index"])
-            if len(rows): logp[rows] = (1 - w) * logp[rows] + w * _log_softmax(S[rows, e["column"]:e["column"] + k])
+        logp[rows] = (1 - w) * logp[rows] + w * _log_softmax(experts)
     return logp
 
 # %% ../nbs/03_scorer.ipynb #8cad0036
