@@ -22,15 +22,15 @@ from fastcore.basics import patch
 
 from .text import normalize_text, text_problem
 
-# %% ../nbs/03_scorer.ipynb #4d276889
-_HASH_BASE = np.uint64(0x100000001B3)
+# %% ../nbs/03_scorer.ipynb #69790ca8
+_HASH_BASE, _LENGTH_SALT = np.uint64(0x100000001B3), np.uint64(0x9E3779B97F4A7C15)
 
 def ngram_hashes(codes: np.ndarray, n: int) -> np.ndarray:
     "64-bit polynomial hash (with a length salt) of every length-`n` window of the code points `codes`."
     L = len(codes) - n + 1
     h = np.zeros(max(L, 0), dtype=np.uint64)
     for k in range(n): h = h * _HASH_BASE + codes[k:k + L]
-    return h + np.uint64((n * 0x9E3779B97F4A7C15) % 2**64)
+    return h + np.uint64(n * int(_LENGTH_SALT) % 2**64)
 
 def code_points(s: str) -> np.ndarray:
     "The Unicode code points of `s` as a `uint64` array (a lone surrogate too: it is one code point of a `str`)."
@@ -142,8 +142,8 @@ def token_spans(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep = run[starts] != 0
     return starts[keep], ends[keep]
 
-# %% ../nbs/03_scorer.ipynb #5940503d
-_HASH_INVERSE, _LENGTH_SALT = np.uint64(pow(0x100000001B3, -1, 2**64)), np.uint64(0x9E3779B97F4A7C15)
+# %% ../nbs/03_scorer.ipynb #c572c1a8
+_HASH_INVERSE = np.uint64(pow(int(_HASH_BASE), -1, 2**64))
 
 def span_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """`ngram_hashes` of each whole span `codes[s:e]`, of any lengths at once: prefix sums of `codes[j]·B⁻ʲ` scaled back
