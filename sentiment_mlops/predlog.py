@@ -45,7 +45,7 @@ def hash_key(log_dir) -> bytes:
     finally: os.unlink(tmp)
     return _read_private(path)
 
-# %% ../nbs/11_predlog.ipynb #b3873256
+# %% ../nbs/11_predlog.ipynb #10b6079b
 LOG_NAME = "predictions.jsonl"
 
 class PredictionLog:
@@ -56,7 +56,8 @@ class PredictionLog:
         if privacy not in ("full", "hash", "none"): raise ValueError(f"privacy must be full, hash or none, not {privacy!r}")
         self.privacy, self.max_bytes, self.max_pending_bytes = privacy, max_bytes, max_pending_bytes
         self.problem, self._fd, self._ino = None, None, None
-        self._key = self._key_for(hash_key) if privacy == "hash" else None
+        key = self._key_for(hash_key) if privacy == "hash" else None
+        self._hash = (hmac.new(key, digestmod=hashlib.sha256) if key else hashlib.sha256()) if privacy == "hash" else None
         noop = lambda n: None
         self.on_written, self.on_failed, self.on_dropped = on_written or noop, on_failed or noop, on_dropped or noop
         self.written = self.failed = self.dropped = 0
@@ -93,8 +94,9 @@ class PredictionLog:
         "What the log keeps of `text` under the privacy setting."
         if self.privacy == "full": return {"text": text}
         if self.privacy == "none": return {}
-        digest = (hmac.new(self._key, text.encode(), hashlib.sha256) if self._key else hashlib.sha256(text.encode())).hexdigest()
-        return {"text_sha256": digest}
+        h = self._hash.copy()  # (a copy of the keyed hash: cheaper than keying a new one per text)
+        h.update(text.encode())
+        return {"text_sha256": h.hexdigest()}
 
 # %% ../nbs/11_predlog.ipynb #40820395
 LOGGED_FIELDS = ("label", "confidence", "probabilities", "in_domain", "domain_score")
