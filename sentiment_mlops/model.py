@@ -78,12 +78,13 @@ class TfidfFeatures(TfidfVectorizer):
         if lengths is not None: state["vocabulary_"] = {t: i for i, t in enumerate(unpack_strings(blob, lengths))}
         super().__setstate__(state)
 
-# %% ../nbs/04_model.ipynb #52f4e8a0
+# %% ../nbs/04_model.ipynb #8c0645d7
 class LexiconFeatures(TransformerMixin, BaseEstimator):
     "The scorer's `Lexicon` features of a list of texts, standardised on the training texts and scaled by `weight`."
     def __init__(self, weight: float = 0.1): self.weight = weight
 
     def fit(self, X, y=None):
+        "Read the lexicon into the model, and each column's mean and scale on the texts `X`."
         words, self.valence_, negators = vader_lexicon()
         self.hashes_, self.negators_ = term_hashes(words), term_hashes(negators)
         F = Lexicon(self.hashes_, self.valence_, self.negators_).raw(list(X))
@@ -92,6 +93,7 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> sp.csr_matrix:
+        "The standardised, weighted lexicon features of the texts `X` (one row each)."
         check_is_fitted(self, "mean_", msg="The lexicon features are not fitted")
         return sp.csr_matrix(Lexicon(self.hashes_, self.valence_, self.negators_, self.mean_, self.scale_).transform(list(X)))
 

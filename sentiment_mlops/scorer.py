@@ -240,7 +240,7 @@ def vader_lexicon(lexicon: str = LEXICON) -> tuple[list[str], np.ndarray, list[s
         if len(parts) >= 2: rated[parts[0]] = float(parts[1])
     return list(rated), np.array(list(rated.values())), sorted({w.lower() for w in NEGATE} | {"not", "no", "never", "n't"})
 
-# %% ../nbs/03_scorer.ipynb #f90566d4
+# %% ../nbs/03_scorer.ipynb #23725128
 _BUT, _NT = term_hashes(["but"])[0], code_points("n't")
 
 class Lexicon:
@@ -260,8 +260,9 @@ def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window:
     codes, starts, ends, doc, h = token_spans_of(docs) if spans is None else spans
     nd, k = len(docs), np.arange(len(starts))
     j = self.table.get_indexer(h); rated = j >= 0
-    e = np.maximum(ends, 3)  # (a shorter token cannot end in "n't")
-    nt = (ends - starts >= 3) & (codes[e - 3] == _NT[0]) & (codes[e - 2] == _NT[1]) & (codes[e - 1] == _NT[2])
+    nt, long = np.zeros(len(k), bool), np.flatnonzero(ends - starts >= 3)  # (a shorter token cannot end in "n't")
+    e = ends[long]
+    nt[long] = (codes[e - 3] == _NT[0]) & (codes[e - 2] == _NT[1]) & (codes[e - 1] == _NT[2])
     c = np.concatenate([[0], np.cumsum((self.negators.get_indexer(h) >= 0) | nt)])  # negators up to each token
     at = k - np.searchsorted(doc, doc)  # each token's position in its text
     negated = rated & (c[k] - c[k - np.minimum(at, window)] > 0)
@@ -309,7 +310,7 @@ class FastScorer:
         "Per text: the share of word tokens not in the word vocabulary (`None` for a text without tokens)."
         return self.words.oov_rates(self.normalize(texts)) if self.words is not None else [None] * len(texts)
 
-# %% ../nbs/03_scorer.ipynb #d5fa6120
+# %% ../nbs/03_scorer.ipynb #928695d3
 @patch
 def tokenize(self: FastScorer, texts: list[str]) -> tuple:
     "`(tokens, spans)` of `texts`: the word block's `token_ids` and the `TokenSpans` that they and the lexicon share."
@@ -322,7 +323,8 @@ def features(self: FastScorer, texts: list[str], tokens=None, spans: TokenSpans 
     "The feature matrix of each block: TF-IDF, or a lexicon's (`tokens`, `spans`: from `tokenize`, if already known)."
     out = []
     for b, counter, idf, _ in self.blocks:
-        if b["kind"] == "lexicon": out.append(counter.transform(texts, spans)); continue
+        if b["kind"] == "lexicon":  # (sparse too: a row's product then does not depend on the rest of the batch)
+            out.append(sp.csr_matrix(counter.transform(texts, spans))); continue
         X = counter.counts(texts, tokens) if b["kind"] == "word" else char_wb_counts(texts, counter, b["ngram_range"])
         out.append(tfidf_weight(X, idf, b["sublinear_tf"], b["norm"] == "l2"))
     return out
@@ -377,7 +379,7 @@ def guard_features(logp: np.ndarray, texts: list[str], analyzer=None) -> np.ndar
     "The off-domain head's input: the lexicon scores and the tweet model's normalised log-probabilities."
     return np.hstack([lexicon_scores(texts, analyzer), _log_softmax(logp)])
 
-# %% ../nbs/03_scorer.ipynb #6ef681ba
+# %% ../nbs/03_scorer.ipynb #839e2d6f
 @patch
 def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     logp, g = self._mixture(S), self.meta.get("guard")
@@ -387,7 +389,7 @@ def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndar
     if len(off):
         if self.__dict__.get("_analyzer") is None: self._analyzer = _lexicon_analyzer(g["lexicon"])
         X = guard_features(logp[off], [texts[i] for i in off], self._analyzer)
-        logp[off] = X @ self.arrays["guard_weights"] + self.arrays["guard_bias"]
+        logp[off] = sp.csr_matrix(X) @ self.arrays["guard_weights"] + self.arrays["guard_bias"]  # (sparse: row by row, as above)
     return _softmax(logp), domain
 
 @patch(as_prop=True)

@@ -105,12 +105,18 @@ VARIANTS = [  # one text, as clients write it (issue 13: training and serving se
     "  I don't  like the café's\tdelays &\n the crew's attitude,   at all ",  # odd whitespace
     "I don't like the cafe\u0301's delays & the crew's attitude, at all",  # Unicode NFD
 ]
+REVIEW_VARIANTS = [  # a review, off the tweets' domain: answered by the guard's head, alone or in a batch alike
+    "The film's acting was wooden, the plot made no sense, and the soundtrack—overwrought—drowned every scene.",
+    "The film&#39;s acting was wooden, the plot made no sense, and the soundtrack&mdash;overwrought&mdash;drowned every scene.",
+    "The film\u2019s acting was wooden,  the plot made no sense, and the soundtrack—overwrought—drowned every scene. ",
+]
 
 
-def test_variants_of_a_text_get_identical_probabilities(api):
-    answers = [api.post("/predict", json={"text": v}).json() for v in VARIANTS]
-    batch = api.post("/predict/batch", json={"texts": VARIANTS}).json()["predictions"]
-    assert all(a["probabilities"] == answers[0]["probabilities"] for a in answers + batch), [a["probabilities"] for a in answers]
+@pytest.mark.parametrize("variants", [VARIANTS, REVIEW_VARIANTS], ids=["tweet", "review"])
+def test_variants_of_a_text_get_identical_probabilities(api, variants):
+    answers = [api.post("/predict", json={"text": v}).json() for v in variants]
+    batch = api.post("/predict/batch", json={"texts": variants + VARIANTS}).json()["predictions"][:len(variants)]
+    assert all(a["probabilities"] == answers[0]["probabilities"] for a in answers + batch), [a["probabilities"] for a in answers + batch]
 
 
 def test_answers_say_whether_a_text_is_like_the_training_tweets(api, small_model):
