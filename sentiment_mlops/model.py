@@ -78,7 +78,7 @@ class TfidfFeatures(TfidfVectorizer):
         if lengths is not None: state["vocabulary_"] = {t: i for i, t in enumerate(unpack_strings(blob, lengths))}
         super().__setstate__(state)
 
-# %% ../nbs/04_model.ipynb #8c0645d7
+# %% ../nbs/04_model.ipynb #a7cf77ea
 class LexiconFeatures(TransformerMixin, BaseEstimator):
     "The scorer's `Lexicon` features of a list of texts, standardised on the training texts and scaled by `weight`."
     def __init__(self, weight: float = 0.1): self.weight = weight
@@ -95,7 +95,7 @@ class LexiconFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X) -> sp.csr_matrix:
         "The standardised, weighted lexicon features of the texts `X` (one row each)."
         check_is_fitted(self, "mean_", msg="The lexicon features are not fitted")
-        return sp.csr_matrix(Lexicon(self.hashes_, self.valence_, self.negators_, self.mean_, self.scale_).transform(list(X)))
+        return Lexicon(self.hashes_, self.valence_, self.negators_, self.mean_, self.scale_).transform(list(X))
 
 # %% ../nbs/04_model.ipynb #4786e018
 def text_features(min_df: int = 2, char_ngrams: tuple[int, int] = (3, 5), lexicon_weight: float = 0.1) -> FeatureUnion:

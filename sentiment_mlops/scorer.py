@@ -6,8 +6,8 @@
 __all__ = ['TOKEN_PATTERN', 'LEXICON', 'LEXICON_COLUMNS', 'FORMAT', 'FORMATS', 'WORD_ARRAYS', 'LEXICON_ARRAYS', 'NORMALIZE',
            'ngram_hashes', 'code_points', 'term_hashes', 'count_matrix', 'char_wb_counts', 'tfidf_weight',
            'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes', 'token_spans', 'span_hashes', 'TokenSpans',
-           'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon', 'Lexicon', 'FastScorer', 'lexicon_scores',
-           'guard_features', 'Scored', 'score_texts']
+           'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon', 'lexicon_reference', 'Lexicon', 'FastScorer',
+           'lexicon_scores', 'guard_features', 'Scored', 'score_texts']
 
 # %% ../nbs/03_scorer.ipynb #8a2963fb
 import functools
@@ -240,7 +240,24 @@ def vader_lexicon(lexicon: str = LEXICON) -> tuple[list[str], np.ndarray, list[s
         if len(parts) >= 2: rated[parts[0]] = float(parts[1])
     return list(rated), np.array(list(rated.values())), sorted({w.lower() for w in NEGATE} | {"not", "no", "never", "n't"})
 
-# %% ../nbs/03_scorer.ipynb #23725128
+# %% ../nbs/03_scorer.ipynb #96b3460a
+def lexicon_reference(doc: str, rated: dict, negators: set, window: int = 3, flip: float = -0.74) -> list[float]:
+    "`LEXICON_COLUMNS` of one text by the rule, token by token (`rated`: word → valence): slow, and plain to read."
+    toks = re.findall(TOKEN_PATTERN, doc.lower())
+    but = toks.index("but") if "but" in toks else None
+    vals, negated = [], False
+    for i, w in enumerate(toks):
+        if w not in rated: continue
+        v = rated[w]
+        if any(p in negators or p.endswith("n't") for p in toks[max(0, i - window):i]): v *= flip; negated = True
+        if but is not None: v *= 0.5 if i < but else 1.5
+        vals.append(v)
+    pos, neg = [v for v in vals if v > 0], [v for v in vals if v <= 0]
+    s, n = sum(vals), max(len(toks), 1)
+    return [s / np.sqrt(s * s + 15), sum(pos) / np.sqrt(n), sum(neg) / np.sqrt(n), len(pos) / n, len(neg) / n,
+            negated, "!" in doc, "?" in doc]
+
+# %% ../nbs/03_scorer.ipynb #3ecf89b6
 _BUT, _NT = term_hashes(["but"])[0], code_points("n't")
 
 class Lexicon:
@@ -250,9 +267,10 @@ class Lexicon:
         if not self.table.is_unique: raise ValueError("corrupt lexicon: two words share a hash")
         self.mean, self.scale = mean, scale
 
-    def transform(self, docs: list[str], spans: TokenSpans | None = None) -> np.ndarray:
-        "The standardised features of `docs`, one row per text (`spans`: their `TokenSpans`, if already known)."
-        return (self.raw(docs, spans) - self.mean) * self.scale
+    def transform(self, docs: list[str], spans: TokenSpans | None = None) -> sp.csr_matrix:
+        """The standardised features of `docs`, one row per text (`spans`: their `TokenSpans`, if already known); sparse
+        like the other blocks, so that a row's product does not depend on the rest of the batch."""
+        return sp.csr_matrix((self.raw(docs, spans) - self.mean) * self.scale)
 
 @patch
 def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window: int = 3, flip: float = -0.74) -> np.ndarray:
@@ -310,7 +328,7 @@ class FastScorer:
         "Per text: the share of word tokens not in the word vocabulary (`None` for a text without tokens)."
         return self.words.oov_rates(self.normalize(texts)) if self.words is not None else [None] * len(texts)
 
-# %% ../nbs/03_scorer.ipynb #928695d3
+# %% ../nbs/03_scorer.ipynb #336f60cb
 @patch
 def tokenize(self: FastScorer, texts: list[str]) -> tuple:
     "`(tokens, spans)` of `texts`: the word block's `token_ids` and the `TokenSpans` that they and the lexicon share."
@@ -323,8 +341,7 @@ def features(self: FastScorer, texts: list[str], tokens=None, spans: TokenSpans 
     "The feature matrix of each block: TF-IDF, or a lexicon's (`tokens`, `spans`: from `tokenize`, if already known)."
     out = []
     for b, counter, idf, _ in self.blocks:
-        if b["kind"] == "lexicon":  # (sparse too: a row's product then does not depend on the rest of the batch)
-            out.append(sp.csr_matrix(counter.transform(texts, spans))); continue
+        if b["kind"] == "lexicon": out.append(counter.transform(texts, spans)); continue
         X = counter.counts(texts, tokens) if b["kind"] == "word" else char_wb_counts(texts, counter, b["ngram_range"])
         out.append(tfidf_weight(X, idf, b["sublinear_tf"], b["norm"] == "l2"))
     return out

@@ -96,29 +96,12 @@ def test_the_normalisation_fast_path_is_the_full_repair_on_every_text(texts):
 def test_lexicon_features_are_the_rule_on_every_text(texts):
     """`Lexicon.raw` (whole batches as arrays) gives what VADER's simplified rule gives one text at a time: rated words,
     negation among the three tokens before, "but", the compound squashing, on every tweet and review."""
-    import re
-
-    from sentiment_mlops.scorer import TOKEN_PATTERN, Lexicon, term_hashes, vader_lexicon
+    from sentiment_mlops.scorer import Lexicon, lexicon_reference, term_hashes, vader_lexicon
     from sentiment_mlops.text import normalize_text
     words, valence, negators = vader_lexicon()
-    rated, negs, pattern = dict(zip(words, valence.tolist())), set(negators), re.compile(TOKEN_PATTERN)
-
-    def rule(doc):
-        toks = pattern.findall(doc.lower())
-        but = toks.index("but") if "but" in toks else None
-        vals, negated = [], False
-        for i, w in enumerate(toks):
-            if w not in rated: continue
-            v = rated[w]
-            if any(p in negs or p.endswith("n't") for p in toks[max(0, i - 3):i]): v *= -0.74; negated = True
-            if but is not None: v *= 0.5 if i < but else 1.5
-            vals.append(v)
-        pos, neg, s, n = [v for v in vals if v > 0], [v for v in vals if v <= 0], sum(vals), max(len(toks), 1)
-        return [s / np.sqrt(s * s + 15), sum(pos) / np.sqrt(n), sum(neg) / np.sqrt(n), len(pos) / n, len(neg) / n,
-                negated, "!" in doc, "?" in doc]
-
+    rated, negs = dict(zip(words, valence.tolist())), set(negators)
     docs = [normalize_text(t) for t in texts]
     got = np.vstack([Lexicon(term_hashes(words), valence, term_hashes(negators)).raw(docs[i:i + 256])
                      for i in range(0, len(docs), 256)])
-    np.testing.assert_allclose(got, np.array([rule(d) for d in docs], dtype=float), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got, np.array([lexicon_reference(d, rated, negs) for d in docs], dtype=float), rtol=0, atol=1e-12)
     assert (got[:, 5] > 0).sum() > 1_000 and (got[:, 0] != 0).sum() > 0.5 * len(docs)  # negations and rated words in play
