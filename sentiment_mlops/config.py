@@ -118,6 +118,12 @@ class ServingSettings(BaseSettings):
     max_text_chars: int = Field(10_000, ge=1, description="Longest text accepted, in characters")
     max_batch_items: int = Field(1_000, ge=1, description="Most texts accepted in one `/predict/batch` request")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body, checked before it is parsed")
+    body_timeout_seconds: float = Field(10.0, gt=0, description="Longest a client may take to send a request's body once its headers are in; 408 beyond")
+    header_timeout_seconds: float = Field(10.0, gt=0,
+        description="Longest a client may take to send a request's headers (from its connection or the previous answer); 408 and closed beyond")
+    max_header_bytes: int = Field(16_384, ge=1024, description="Largest request line and headers together; 431 beyond")
+    keepalive_seconds: float = Field(5.0, gt=0, description="How long an idle kept-alive connection stays open")
+    max_connections: int = Field(2_048, ge=1, description="Most open connections per worker; more are closed as soon as they are accepted")
     predict_threads: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=32,
         description="Threads running the model in each worker (NumPy and SciPy release the GIL for much of the work; default: up to 2)")
     microbatch_max_size: int = Field(64, ge=1, description="Most single-text requests grouped into one model call")

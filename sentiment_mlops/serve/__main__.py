@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from ..config import Settings, settings_error
 from .app import create_app
+from .connections import ConnectionLimits, GuardedHttp
 
 log = logging.getLogger("sentiment_mlops.serve")
 
@@ -47,7 +48,9 @@ def run(settings: Settings, log_level: str = "info"):
     from uvicorn.supervisors import Multiprocess
     config = uvicorn.Config(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
                             workers=settings.workers, loop=settings.event_loop, log_level=log_level, access_log=False,
-                            timeout_graceful_shutdown=30, server_header=False, proxy_headers=False)  # (client addresses are unused)
+                            http=functools.partial(GuardedHttp, limits=ConnectionLimits.from_settings(settings)),
+                            timeout_keep_alive=settings.keepalive_seconds, timeout_graceful_shutdown=30, server_header=False,
+                            proxy_headers=False)  # (client addresses are unused)
     if settings.workers == 1: return uvicorn.Server(config).run()
     Multiprocess(config, sockets=[listening_socket(config)]).run()
 

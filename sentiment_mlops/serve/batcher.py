@@ -44,11 +44,9 @@ class MicroBatcher:
 def submit(self: MicroBatcher, text: str, deadline: float | None = None, receive: Callable | None = None) -> asyncio.Future:
     "Put `text` in line; a future of `(predict's result for its batch, its index)`, failing at `deadline` (loop time)."
     fut = self._loop.create_future()
-    self._line.append((text, fut))
+    timer = None if deadline is None else self._loop.call_at(deadline, _fail, fut, Expired("still waiting at the request's deadline"))
+    self._line.append((text, fut, timer))
     self._idle.clear()
-    if deadline is not None:
-        timer = self._loop.call_at(deadline, _fail, fut, Expired("not scored before the request's deadline"))
-        fut.add_done_callback(lambda f: timer.cancel())
     if receive is not None:
         watch = self._loop.call_later(self.patience, self._watch, fut, receive)
         fut.add_done_callback(lambda f: watch.cancel())
@@ -69,8 +67,9 @@ def _start_batches(self: MicroBatcher, waited: bool = False):
     while self._running < self.max_inflight:
         batch = []
         while self._line and len(batch) < self.max_size:
-            item = self._line.popleft()
-            if not item[1].done(): batch.append(item)  # (a request that expired or whose client left is skipped)
+            text, fut, timer = self._line.popleft()
+            if timer is not None: timer.cancel()  # (in a model call now: answered however long it takes)
+            if not fut.done(): batch.append((text, fut))  # (a request that expired or whose client left is skipped)
         if not batch: break
         self._running, self._loaded = self._running + 1, len(batch) > 1
         done = self._loop.run_in_executor(self.executor, self._predict_each, [t for t, _ in batch])

@@ -105,16 +105,24 @@ def predict_texts(self: Service, texts: list[str], model=None):
     return model, model.predict(texts)
 
 @patch
-async def predict_many(self: Service, texts: list[str], min_chunk: int = 32):
-    "`(model, Scored)` for a batch request, split over the model threads no other batch is using."
+async def predict_many(self: Service, texts: list[str], deadline: float | None = None, min_chunk: int = 32):
+    """`(model, Scored)` for a batch request, split over the model threads no other batch is using; `Expired` if a part of it
+    has not started by `deadline` (monotonic time)."""
     loop, model = asyncio.get_running_loop(), self.snapshot()
     n = min(max(1, self.settings.predict_threads - self._batch_threads), max(1, len(texts) // min_chunk))
-    bounds = np.linspace(0, len(texts), n + 1).astype(int)
+    bounds, started = np.linspace(0, len(texts), n + 1).astype(int), [False] * n
+    def part(k: int) -> Scored:
+        started[k] = True
+        return self.predict_texts(texts[bounds[k]:bounds[k + 1]], model)[1]
     self._batch_threads += n  # (only the event loop touches this counter)
-    try: parts = await asyncio.gather(*(loop.run_in_executor(self.predict_pool, self.predict_texts, texts[a:b], model)
-                                        for a, b in zip(bounds[:-1], bounds[1:])))
+    try:
+        parts = [loop.run_in_executor(self.predict_pool, part, k) for k in range(n)]
+        await asyncio.wait(parts, timeout=None if deadline is None else max(0, deadline - time.monotonic()))
+        if not all(started):  # (still waiting for a thread at the deadline: nothing more is started)
+            for f in parts: f.cancel()
+            raise Expired("still waiting for a model thread at the request's deadline")
+        scored = await asyncio.gather(*parts)
     finally: self._batch_threads -= n
-    scored = [s for _, s in parts]
     joined = lambda k: None if getattr(scored[0], k) is None else np.concatenate([getattr(s, k) for s in scored])
     return model, Scored(np.vstack([s.proba for s in scored]), [o for s in scored for o in s.oov], [x for s in scored for x in s.texts],
                          joined("domain"), joined("in_domain"))
@@ -143,8 +151,8 @@ async def predict_one(self: Service, text: str, request):
 @patch
 async def predict_batch(self: Service, texts: list[str], request):
     "`(model, Scored)` of a batch request, within its deadline."
-    try: return await asyncio.wait_for(self.predict_many(texts), self._deadline(request) - time.monotonic())
-    except TimeoutError: self._shed("deadline")
+    try: return await self.predict_many(texts, self._deadline(request))
+    except Expired: self._shed("deadline")
 
 # %% ../../nbs/13d_service.ipynb #b14712e0
 def warm_up(model):
