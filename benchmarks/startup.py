@@ -1,5 +1,5 @@
 """Start-up to ready of `python -m sentiment_mlops.serve`: first start (downloads the model), restart with the
-local cache, and restart with the tracking server unreachable. Bar (issue 3): <= 5 s with a locally cached model.
+local cache, and restart with the tracking server unreachable. Bar: <= 5 s with a locally cached model.
 
     python benchmarks/startup.py [--tracking-uri URI] [--repeat 3]
 """
@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import free_port, production_store, start, stop
+from common import free_port, production_store, start, stop, recorded
 
 
 def ready_seconds(env: dict, tmp: Path, name: str) -> float:
@@ -38,4 +38,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("startup", "Start-up to ready"): main()

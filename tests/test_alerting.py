@@ -1,10 +1,10 @@
-"""Issue 14: drift as Prometheus gauges (correct across workers) that change when drifted traffic arrives, and the shipped
+"""Drift as Prometheus gauges (correct across workers) that change when drifted traffic arrives, and the shipped
 alerting rules — checked and unit-tested by the real `promtool`."""
 import subprocess
 
 from conftest import REPO
 from servers import api_env, api_server, metric, wait_until
-from sentiment_mlops.data import load_dataset, load_ood, split_dataset
+from sentiment_mlops.training.data import load_dataset, load_ood, split_dataset
 
 RULES = REPO / "deploy" / "prometheus"
 

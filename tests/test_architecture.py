@@ -1,5 +1,6 @@
-"""Issue 11: the package's layout rules, measured — rooms of a reasonable size, functions short enough to read at once,
-settings passed as arguments (not through the environment), and a serving path without the training stack."""
+"""The package's layout rules, measured: modules of a reasonable size, functions short enough to read at once, settings passed
+as arguments (not through the environment), two wings — a runtime that never imports the training wing — and chapters in
+the order of their imports."""
 import ast
 import json
 
@@ -119,27 +120,51 @@ def chapters() -> dict[str, str]:
     for nb in sorted((REPO / "nbs").glob("[0-9]*.ipynb")):
         for c in json.loads(nb.read_text())["cells"][:3]:
             for line in "".join(c["source"]).splitlines():
-                if line.startswith("#| default_exp "): order[line.split()[-1]] = nb.stem
+                if line.startswith("#| default_exp "): order[line.split()[-1].removesuffix(".__init__")] = nb.stem
     return order
 
 
-def imported_modules(module: str) -> set[str]:
-    "The package modules that `module` (e.g. `serve.app`) imports: nbdev writes them as relative imports."
-    path = PACKAGE / (module.replace(".", "/") + ".py")
-    package = path.relative_to(PACKAGE).parent.parts
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            base = package[:len(package) - (node.level - 1)]
-            out.add(".".join([*base, *(node.module.split(".") if node.module else [])]))
-    return out
+def module_files() -> dict:
+    "Every module of the package by dotted name (a package's `__init__` under the package's name), nbdev's index aside."
+    from sentiment_mlops.training import _own_name
+    return {".".join(_own_name(p, PACKAGE)): p for p in sorted(PACKAGE.rglob("*.py")) if p.name != "_modidx.py" and p != PACKAGE / "__init__.py"}
+
+
+def test_the_runtime_never_imports_the_training_wing():
+    "Statically, over every import of every runtime module: at the top or inside a function, relative or absolute."
+    from sentiment_mlops.training import package_imports, wing
+    mods = module_files()
+    crossing = [f"{m} imports {i}" for m, p in mods.items() if wing(m) == "runtime" for i in package_imports(p, PACKAGE) if wing(i) == "training"]
+    assert not crossing, crossing
+    assert {"serve", "serve.app", "scorer", "store", "batch", "monitor"} <= {m for m in mods if wing(m) == "runtime"}
+    assert {"training.model", "training.train", "training.registry", "train", "registry"} <= {m for m in mods if wing(m) == "training"}
+
+
+def test_the_import_check_sees_every_kind_of_import(tmp_path):
+    "The check itself: relative, absolute, aliased and function-level imports of the package are all found."
+    from sentiment_mlops.training import package_imports
+    (tmp_path / "pkg" / "serve").mkdir(parents=True)
+    (tmp_path / "pkg" / "serve" / "x.py").write_text(
+        "from ..training.model import A\nfrom . import http\nimport sentiment_mlops.training.data as d\n"
+        "def f():\n    from sentiment_mlops.training import evaluate\n    import numpy\n")
+    got = package_imports(tmp_path / "pkg" / "serve" / "x.py", tmp_path / "pkg")
+    assert got == {"training.model", "serve.http", "training.data", "training"}, got
 
 
 def test_notebooks_follow_dependencies():
-    "A module imports only modules of earlier chapters, so the notebook numbers are a reading order (a package's `__init__` aside)."
-    order = chapters()
-    assert len(order) >= 20, order
-    backwards = [f"{mod} ({chapter}) imports {dep} ({order[dep]})" for mod, chapter in order.items() if not mod.endswith("__init__")
-                 for dep in imported_modules(mod) if dep in order and order[dep] > chapter]
+    """A module imports only modules of earlier chapters — every import, function-level and absolute ones included — so the
+    notebook numbers are a reading order (a package's `__init__`, which gathers its modules, aside)."""
+    from sentiment_mlops.training import package_imports
+    order, mods = chapters(), module_files()
+    assert len(order) >= 25 and set(order) == set(mods), (sorted(set(order) ^ set(mods)))
+    def chapter(m: str) -> str: return order[m] if m in order else order[m.rsplit(".", 1)[0]]  # (a name imported from a package)
+    backwards = [f"{mod} ({order[mod]}) imports {dep} ({chapter(dep)})" for mod, p in mods.items() if mod not in ("serve",)
+                 for dep in package_imports(p, PACKAGE) if chapter(dep) > order[mod]]
     assert not backwards, backwards
-    assert imported_modules("serve.app") >= {"config", "serve.http", "serve.service"}  # (the check sees relative imports)
+
+
+def test_the_training_job_is_the_notebook_papermill_runs():
+    "`papermill nbs/02_train.ipynb` runs the training job: the notebook exports `training.train` and has a `parameters` cell."
+    nb = json.loads((REPO / "nbs" / "02_train.ipynb").read_text())
+    assert chapters()["training.train"] == "02_train"
+    assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]) == 1

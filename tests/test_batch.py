@@ -1,4 +1,4 @@
-"""Issue 6: batch scoring from the command line, chunked with pandas and on Spark local[2]; bad rows reported, not dropped."""
+"""Batch scoring from the command line, chunked with pandas and on Spark local[2]; bad rows reported, not dropped."""
 import pandas as pd
 import pytest
 

@@ -1,24 +1,7 @@
-"""Issue 3: a real headless Chromium (Debian's, driven by Playwright) uses the web page."""
-import os
-import shutil
-
-import pytest
-from playwright.sync_api import expect, sync_playwright
+"""A real headless Chromium (Debian's, driven by Playwright) uses the web page."""
+from playwright.sync_api import expect
 
 from servers import api_env, api_server
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM}: run scripts/system-deps.sh (or set CHROMIUM_PATH)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 def test_typing_a_text_shows_its_label(browser, small_model, tmp_path):
@@ -51,8 +34,8 @@ def test_typing_a_text_shows_its_label(browser, small_model, tmp_path):
 
 
 def test_the_drift_report_is_one_click_from_the_page(browser, small_model, tmp_path):
-    "Issue 14: `/` links the drift report of the live window; it renders in the browser with its plots, within its CSP."
-    from sentiment_mlops.data import load_ood
+    "`/` links the drift report of the live window; it renders in the browser with its plots, within its CSP."
+    from sentiment_mlops.training.data import load_ood
     s, result = small_model
     env = api_env(s, tmp_path, SENTIMENT_MONITOR_CACHE_SECONDS="0", SENTIMENT_MONITOR_ALERT_WINDOWS="1")
     with api_server(tmp_path, env, wait="/ready") as api:

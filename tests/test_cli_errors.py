@@ -1,4 +1,4 @@
-"""Issue 15: a user's mistake in any CLI is one line on stderr and exit status 2 — never a traceback."""
+"""A user's mistake in any CLI is one line on stderr and exit status 2 — never a traceback."""
 import pytest
 
 from conftest import run_py

@@ -1,4 +1,4 @@
-"""Issue 6: the whole flow against an MLflow tracking server on PostgreSQL with proxied artifacts.
+"""The whole flow against an MLflow tracking server on PostgreSQL with proxied artifacts.
 
 `.ci/run` starts the services (`scripts/services.sh`) and exports SENTIMENT_TEST_MLFLOW_URI; without it
 (a laptop without the services) this module is skipped and says why."""
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not URI, reason="no PostgreSQL-backed MLflow ser
 def test_train_gate_promote_serve_predict_on_postgres(tmp_path):
     env = {"MLFLOW_TRACKING_URI": URI, "SENTIMENT_MODEL_CACHE_DIR": str(tmp_path / "cache"), "SENTIMENT_MIN_MACRO_F1": "0.5"}
     out = tmp_path / "train.ipynb"
-    r = run_py(["-m", "papermill", REPO / "nbs" / "08_train.ipynb", out, "-p", "sample_size", "3000",
+    r = run_py(["-m", "papermill", REPO / "nbs" / "02_train.ipynb", out, "-p", "sample_size", "3000",
                 "-p", "output_notebook", out, "--cwd", REPO / "nbs"], tmp_path, env)
     assert r.returncode == 0, r.stderr[-3000:]
     client = MlflowClient(URI)
@@ -50,11 +50,11 @@ def test_train_gate_promote_serve_predict_on_postgres(tmp_path):
 
 
 def test_a_hundred_alias_moves_on_postgres_are_recorded_and_listed(tmp_path):
-    """Issue 12: the alias history outlives PostgreSQL's 5,000-character tag values — 100+ moves with long reasons, every
+    """The alias history outlives PostgreSQL's 5,000-character tag values — 100+ moves with long reasons, every
     one recorded and listed by `registry list` (the old single JSON tag failed after ~30)."""
     from sentiment_mlops.config import Settings
-    from sentiment_mlops.registry import history, promote, rollback
-    from sentiment_mlops.train import TrainParams, train
+    from sentiment_mlops.training.registry import history, promote, rollback
+    from sentiment_mlops.training.train import TrainParams, train
     name = f"HistoryTest{os.getpid()}"
     s = Settings(tracking_uri=URI, model_name=name, model_cache_dir=tmp_path / "cache", min_macro_f1=0.5, actor="ci-history")
     v1, v2 = train(TrainParams(sample_size=1500), s).version, train(TrainParams(sample_size=1500, seed=7), s).version

@@ -1,4 +1,4 @@
-"""Issue 7: faults and secrets — a corrupt promoted version, a prediction log that cannot be written, no secrets in any log."""
+"""Faults and secrets — a corrupt promoted version, a prediction log that cannot be written, no secrets in any log."""
 import json
 import os
 import shutil
@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from servers import api_env, api_server, metric, wait_for, wait_until
 from sentiment_mlops.config import PRODUCTION, Settings
-from sentiment_mlops.train import TrainParams, train
+from sentiment_mlops.training.train import TrainParams, train
 
 
 
@@ -130,7 +130,7 @@ print(json.dumps({"version": m.version, "source": m.source, "p": m.predict_proba
 
 
 def test_two_processes_downloading_the_same_version_end_with_one_good_copy(small_model, tmp_path):
-    "Issue 12: two workers starting together on an empty cache both load the version; one intact copy remains."
+    "Two workers starting together on an empty cache both load the version; one intact copy remains."
     s, result = small_model
     env = {**os.environ, "MLFLOW_TRACKING_URI": s.tracking_uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp_path / "cache")}
     procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_LOAD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -146,7 +146,7 @@ def test_two_processes_downloading_the_same_version_end_with_one_good_copy(small
 
 
 def test_a_truncated_cache_entry_heals_while_the_registry_answers(small_model, tmp_path):
-    "Issue 12: with `version.json` truncated, the server used to stay unready (read as 'registry unreachable', retried forever)."
+    "With `version.json` truncated, the server quarantines the copy and downloads it again, rather than reading it as 'registry unreachable'."
     from sentiment_mlops.store import load_model
     s, result = small_model
     first = load_model(Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache"))

@@ -1,4 +1,4 @@
-"""Issue 7: bad input — schemathesis against the app's own OpenAPI schema, and hand-written hostile requests."""
+"""Bad input — schemathesis against the app's own OpenAPI schema, and hand-written hostile requests."""
 import json
 
 import httpx

@@ -1,4 +1,4 @@
-"""Issue 12: secrets and defaults that are safe, bounded memory, private files — each reproduction as a test."""
+"""Secrets and defaults that are safe, bounded memory, private files."""
 import hashlib
 import hmac
 import json

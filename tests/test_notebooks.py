@@ -40,7 +40,7 @@ def test_notebooks_are_clean(repo_copy):
 
 
 def test_training_notebook_keeps_its_parameters_tag():
-    nb = json.loads((REPO / "nbs" / "08_train.ipynb").read_text())
+    nb = json.loads((REPO / "nbs" / "02_train.ipynb").read_text())
     tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and "sample_size = None" in "".join(tagged[0]["source"])
 

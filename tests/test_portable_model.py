@@ -1,4 +1,4 @@
-"""Issue 15: the registered model works outside this repository — in a fresh virtual environment made only from the
+"""The registered model works outside this repository — in a fresh virtual environment made only from the
 model's own requirements.txt, with MLflow's own loader, without pickle."""
 import json
 import os

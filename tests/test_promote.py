@@ -1,4 +1,4 @@
-"""Issue 5: the gate, promote/rollback/list from the CLI, and a running API switching version under load without a failure."""
+"""The gate, promote/rollback/list from the CLI, and a running API switching version under load without a failure."""
 import threading
 
 import httpx
@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 from conftest import REPO, run_py
 from servers import api_server, wait_until
 from sentiment_mlops.config import Settings
-from sentiment_mlops.train import TrainParams, train
+from sentiment_mlops.training.train import TrainParams, train
 
 
 def cli(s: Settings, *args):
@@ -75,7 +75,7 @@ def test_gate_promote_rollback_list_and_a_live_switch(tmp_path):
 
 
 def test_the_gate_refuses_a_candidate_that_is_worse_off_its_domain(tmp_path):
-    "Issue 13: a candidate trained without the domain guard keeps its in-domain quality but drops off-domain: refused, and said why."
+    "A candidate trained without the domain guard keeps its in-domain quality but drops off-domain: refused, and said why."
     s = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", model_cache_dir=tmp_path / "cache", min_macro_f1=0.5)
     train(TrainParams(sample_size=3000), s)
     assert cli(s, "promote", "--version", "1").returncode == 0

@@ -1,4 +1,4 @@
-"""Issue 5: the container recipe and the workflows — linted, parsed, and the Dockerfile's own steps run in a fresh venv."""
+"""The container recipe and the workflows — linted, parsed, and the Dockerfile's own steps run in a fresh venv."""
 import re
 import subprocess
 import sys
@@ -22,7 +22,7 @@ def test_dockerfile_shape():
     text = (REPO / "Dockerfile").read_text()
     assert text.count("FROM python:3.11-slim") >= 2  # multi-stage, slim base
     assert re.search(r"^USER 10001", text, re.M)  # non-root
-    assert "HEALTHCHECK" in text and "/ready" in text  # healthy means a model answers (issue 12: not just a live process)
+    assert "HEALTHCHECK" in text and "/ready" in text  # healthy means a model answers (not just a live process)
     assert re.search(r"chown app:app /app/logs", text)  # the log volume is writable by the app user
     assert 'CMD ["python", "-m", "sentiment_mlops.serve"]' in text
     assert '".[dev]"' not in text  # runtime dependencies only
@@ -56,7 +56,7 @@ def test_compose_file_parses():
 
 
 def test_compose_keeps_mlflow_private_and_passwords_out_of_the_repository():
-    "Issue 12: the unauthenticated MLflow server is not published on every interface, and no password is committed."
+    "The unauthenticated MLflow server is not published on every interface, and no password is committed."
     text = (REPO / "docker-compose.yml").read_text()
     c = yaml.safe_load(text)
     assert all(str(p).startswith("127.0.0.1:") for p in c["services"]["mlflow"].get("ports", []))
@@ -66,7 +66,7 @@ def test_compose_keeps_mlflow_private_and_passwords_out_of_the_repository():
 
 
 def test_third_party_actions_are_pinned_by_commit():
-    "Issue 12: every `uses:` of another owner's action names a full commit SHA, not a movable tag or branch."
+    "Every `uses:` of another owner's action names a full commit SHA, not a movable tag or branch."
     loose = [f"{wf.name}: {m[1]}" for wf in WORKFLOWS.glob("*.y*ml")
              for m in re.finditer(r"uses:\s*([\w./-]+@[\w.-]+)", wf.read_text()) if not re.search(r"@[0-9a-f]{40}$", m[1])]
     assert not loose, loose

@@ -1,4 +1,4 @@
-"""Issue 6: several uvicorn workers — Prometheus metrics summed across workers, and every worker following a promotion."""
+"""Several uvicorn workers — Prometheus metrics summed across workers, and every worker following a promotion."""
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from servers import api_env, api_server, metric, wait_until
 from sentiment_mlops.config import PRODUCTION, Settings
-from sentiment_mlops.train import TrainParams, train
+from sentiment_mlops.training.train import TrainParams, train
 
 
 def test_two_workers_metrics_add_up_and_both_follow_the_alias(tmp_path):

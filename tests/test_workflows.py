@@ -1,4 +1,4 @@
-"""Issue 15: the `train` workflow's steps, run as GitHub's bash runs them, in a clean clone after the install: the store
+"""The `train` workflow's steps, run as GitHub's bash runs them, in a clean clone after the install: the store
 the workflow uploads holds the new version (the default store does not depend on the working directory)."""
 import os
 import subprocess
