@@ -44,6 +44,17 @@ def metric(text: str, sample: str, **labels) -> float:
                if not labels or (m[1] or "") == want)
 
 
+def first_ready(url: str, timeout: float = 120) -> float:
+    "Poll `/ready` every 10 ms; the time it first answered 200."
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200: return time.monotonic()
+        except httpx.HTTPError: pass
+        time.sleep(0.01)
+    raise TimeoutError(f"{url} never ready")
+
+
 def wait_until(fn, timeout: float = 30, every: float = 0.2):
     "Poll `fn` until it returns something truthy; return that."
     t0 = time.time()
