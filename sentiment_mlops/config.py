@@ -142,6 +142,8 @@ class ServingSettings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="Bearer token for `/admin/*` (at least 16 characters); admin endpoints are off when unset")
     admin_reloads_per_minute: int = Field(6, ge=1, description="Most `/admin/reload` requests accepted per minute (answered or refused); more get 429")
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (JSON list); CORS is off when empty")
+    api_keys_file: Path | None = Field(None,
+        description="A keys file (`python -m sentiment_mlops.keys`): every prediction request then needs a key; off when unset")
     reload_check_seconds: float = Field(30.0, ge=0, description="How often the API checks its alias for a new version (0 = never)")
 
     @field_validator("model_uri")
@@ -166,7 +168,8 @@ class MonitoringSettings(BaseSettings):
     log_predictions: bool = Field(True, description="Whether the API writes the prediction log")
     log_privacy: Literal["full", "hash", "none"] = Field("hash",
         description="What the prediction log keeps of a text: `full` text, a keyed hash (HMAC-SHA-256) `hash`, or `none`")
-    log_hash_key: SecretStr | None = Field(None, description="Key of the HMAC used by `log_privacy=hash` (default: a random key kept in `<log_dir>/hash.key`)")
+    log_hash_key: SecretStr | None = Field(None, description="Key of the HMAC used by `log_privacy=hash`, at least 16 characters "
+                                           "(default: a random key kept in `<log_dir>/hash.key`)")
     log_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Size at which `predictions.jsonl` is rotated (nothing is deleted)")
     log_max_pending_bytes: int = Field(64 * 1024 * 1024, ge=1024,
         description="Most bytes of prediction records waiting to be written (queued or kept for a retry); beyond, records are dropped and counted")
@@ -177,6 +180,14 @@ class MonitoringSettings(BaseSettings):
         description="k: the live drift verdict is `alert` only if the newest k disjoint windows of the log all alert (before: `warn`)")
     monitor_interval_seconds: float = Field(60.0, ge=0,
         description="How often each API worker checks drift in the background for the Prometheus gauges (0: only on request)")
+
+    @field_validator("log_hash_key")
+    @classmethod
+    def _hash_key_long_enough(cls, v):
+        if v is not None and len(v.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"SENTIMENT_LOG_HASH_KEY must be at least {MIN_TOKEN_CHARS} characters (a short key lets short texts be "
+                             "recovered from their hashes); leave it unset for a random key kept beside the log")
+        return v
 
 # %% ../nbs/00a_config.ipynb #09f296fd
 class Settings(MonitoringSettings, ServingSettings, TrackingSettings):

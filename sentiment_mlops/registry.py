@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['main']
 
-# %% ../nbs/03b_registry_cli.ipynb #40fa41c0
+# %% ../nbs/03b_registry_cli.ipynb #db86d668
 import sys
 
 from fastcore.script import Param, call_parse, store_true

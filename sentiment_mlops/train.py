@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['params_parser', 'main']
 
-# %% ../nbs/02a_train_cli.ipynb #a503a13a
+# %% ../nbs/02a_train_cli.ipynb #70b6868a
 import argparse
 import signal
 import types

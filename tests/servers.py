@@ -128,15 +128,17 @@ local bodies, n, i = {}, 0, 0
 for line in io.lines("%s") do n = n + 1; bodies[n] = line end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+%s
 request = function() i = i %% n + 1; return wrk.format(nil, "%s", nil, bodies[i]) end
 """
 
 
-def wrk(url: str, path: str, bodies: list[str], seconds=10, connections=16, threads=2) -> dict:
-    "Run wrk against `url+path`, cycling through `bodies`; requests/s, latency percentiles (ms), errors."
+def wrk(url: str, path: str, bodies: list[str], seconds=10, connections=16, threads=2, headers: dict | None = None) -> dict:
+    "Run wrk against `url+path`, cycling through `bodies` (with `headers`); requests/s, latency percentiles (ms), errors."
     d = Path(tempfile.mkdtemp(prefix="wrk-"))
     (d / "bodies.txt").write_text("\n".join(bodies) + "\n")
-    (d / "script.lua").write_text(WRK_SCRIPT % (d / "bodies.txt", path))
+    extra = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
+    (d / "script.lua").write_text(WRK_SCRIPT % (d / "bodies.txt", extra, path))
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(d / "script.lua"), url],
                          capture_output=True, text=True, check=True).stdout
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}

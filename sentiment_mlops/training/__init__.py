@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['COMMANDS', 'wing', 'package_imports']
 
-# %% ../../nbs/01_training.ipynb #ea03c986
+# %% ../../nbs/01_training.ipynb #3d5af674
 import ast
 from pathlib import Path
 
-# %% ../../nbs/01_training.ipynb #2d6d9570
+# %% ../../nbs/01_training.ipynb #55b2a792
 COMMANDS = ("train", "registry")  # the training wing's command lines: `python -m sentiment_mlops.<command>`
 
 def wing(module: str) -> str:
@@ -17,7 +17,7 @@ def wing(module: str) -> str:
     if module == "config": return "shared"
     return "training" if module.split(".")[0] in ("training", *COMMANDS) else "runtime"
 
-# %% ../../nbs/01_training.ipynb #728b589e
+# %% ../../nbs/01_training.ipynb #1f9743b8
 def _own_name(path: Path, root: Path) -> list[str]:
     "The dotted name of the module at `path` inside the package at `root`, as parts (a package's `__init__` is the package)."
     parts = list(path.relative_to(root).with_suffix("").parts)

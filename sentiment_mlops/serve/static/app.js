@@ -1,6 +1,8 @@
 const $ = (id) => document.getElementById(id);
 async function call(path, body) {
-  const r = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+  const headers = {"Content-Type": "application/json"};
+  if ($("key").value) headers["Authorization"] = "Bearer " + $("key").value;  // (with API keys on)
+  const r = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
   const data = await r.json();
   if (!r.ok) throw new Error(data.error || r.statusText);
   return data;
