@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['LENGTH_BUCKETS', 'BEHAVIOURAL_CHECKS', 'expected_calibration_error', 'classification_metrics', 'flat_metrics',
            'plot_confusion_matrix', 'plot_pr_curves', 'plot_calibration', 'length_bucket', 'slice_metrics',
-           'behavioural_checks', 'vader_labels', 'vader_baseline', 'scored', 'measure', 'ood_metrics', 'Evaluation',
-           'evaluate_run']
+           'behavioural_checks', 'vader_labels', 'vader_baseline', 'scored', 'measure', 'surface_metrics',
+           'ood_metrics', 'Evaluation', 'evaluate_run']
 
 # %% ../../nbs/01e_evaluate.ipynb #9c884868
 import json
@@ -20,6 +20,7 @@ from sklearn.metrics import (ConfusionMatrixDisplay, PrecisionRecallDisplay, acc
 from sklearn.pipeline import Pipeline
 
 from ..config import DEFAULT_LABELS
+from .data import SURFACE_FORMS, surface_form
 from .model import PipelinePredictor, predict_texts
 from ..scorer import Scored, lexicon_scores
 
@@ -54,10 +55,13 @@ def classification_metrics(y_true, proba: np.ndarray, labels=DEFAULT_LABELS) -> 
     }
 
 def flat_metrics(m: dict) -> dict[str, float]:
-    "The scalar metrics of `classification_metrics` as a flat dict for `mlflow.log_metrics` (an `ood` part's as `ood_…`)."
+    """The scalar metrics of `classification_metrics` as a flat dict for `mlflow.log_metrics` (an `ood` part's as `ood_…`, each
+    surface form's as `surface_<form>_…`)."""
     out = {k: float(v) for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for lab, d in m.get("per_class", {}).items():
         for k in ("precision", "recall", "f1"): out[f"{k}_{lab}"] = float(d[k])
+    for form, d in m.get("surface", {}).items():
+        out.update({f"surface_{form.replace(' ', '_')}_{k}": float(v) for k, v in d.items()})
     return {**out, **{f"ood_{k}": v for k, v in flat_metrics(m["ood"]).items()}} if "ood" in m else out
 
 # %% ../../nbs/01e_evaluate.ipynb #f6cd1647
@@ -185,6 +189,19 @@ def measure(predictor, frame: pd.DataFrame, labels=DEFAULT_LABELS) -> tuple[Scor
     m = classification_metrics(frame["label"], s.proba, labels)
     return s, m if s.in_domain is None else {**m, "off_domain_share": float(1 - np.mean(s.in_domain))}
 
+def surface_metrics(predictor, frame: pd.DataFrame, labels=DEFAULT_LABELS, seed: int = 0) -> dict[str, dict]:
+    """Per surface form of the frame's texts (`SURFACE_FORMS`, from its `raw` column): macro-F1, the share flagged off-domain, and
+    the share of texts whose label is the one they get as sent."""
+    labels, y, out, sent = list(labels), frame["label"].to_numpy(), {}, None
+    for form in SURFACE_FORMS:
+        s = scored(predictor, surface_form(frame["raw"], form, seed), labels)
+        pred = np.asarray(labels)[s.proba.argmax(1)]
+        sent = pred if sent is None else sent
+        out[form] = {"macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+                     "same_label": float(np.mean(pred == sent))}
+        if s.in_domain is not None: out[form]["off_domain_share"] = float(1 - np.mean(s.in_domain))
+    return out
+
 def ood_metrics(predictor, ood, labels=DEFAULT_LABELS, cache_dir=None) -> dict:
     "The model's metrics on the out-of-domain set (overall, per source, share flagged off-domain), beside VADER's baseline."
     labels = list(labels)
@@ -213,6 +230,7 @@ def evaluate_run(pipe, split, labels=DEFAULT_LABELS, plots: bool = True, ood=Non
     s, metrics = measure(pipe, split.test, labels)
     proba, y = s.proba, split.test["label"].to_numpy()
     ev = Evaluation(metrics, proba, slice_metrics(split.test, proba, labels), oov=s.oov)
+    if "raw" in split.test.columns: ev.metrics["surface"] = surface_metrics(pipe, split.test, labels)
     if ood is not None: ev.metrics["ood"] = ood_metrics(pipe, ood, labels)
     if plots:
         ev.figures = {"confusion_matrix": plot_confusion_matrix(y, proba, labels), "pr_curves": plot_pr_curves(y, proba, labels),
