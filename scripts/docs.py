@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT / "nbs"
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-PLOTS = {"01e_evaluate.ipynb": 3, "04a_monitor.ipynb": 2}  # notebooks committed with their figures (image outputs)
+PLOTS = {"01e_evaluate.ipynb": 3, "04b_monitor.ipynb": 2}  # notebooks committed with their figures (image outputs)
 
 
 def site_text(readme: str) -> str:

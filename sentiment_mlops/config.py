@@ -141,6 +141,8 @@ class ServingSettings(BaseSettings):
     request_deadline_ms: float = Field(200.0, gt=0, description="Longest a prediction request may wait for the model; 503 beyond (it is not scored)")
     admin_token: SecretStr | None = Field(None, description="Bearer token for `/admin/*` (at least 16 characters); admin endpoints are off when unset")
     admin_reloads_per_minute: int = Field(6, ge=1, description="Most `/admin/reload` requests accepted per minute (answered or refused); more get 429")
+    feedback_token: SecretStr | None = Field(None,
+        description="Bearer token for `POST /feedback` (at least 16 characters; or a key that may `feedback`); feedback is off when neither is set")
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (JSON list); CORS is off when empty")
     api_keys_file: Path | None = Field(None,
         description="A keys file (`python -m sentiment_mlops.keys`): every prediction request then needs a key; off when unset")
@@ -152,12 +154,12 @@ class ServingSettings(BaseSettings):
         if v is not None and not MODEL_URI.match(v): raise ValueError(f"{v!r} is not models:/<name>@<alias> or models:/<name>/<version>")
         return v
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "feedback_token")
     @classmethod
-    def _token_long_enough(cls, v):
+    def _token_long_enough(cls, v, info):
         if v is not None and len(v.get_secret_value().strip()) < MIN_TOKEN_CHARS:
-            raise ValueError(f"SENTIMENT_ADMIN_TOKEN must be at least {MIN_TOKEN_CHARS} characters (an empty or short token is "
-                             "guessable); leave it unset to switch the admin endpoints off")
+            raise ValueError(f"SENTIMENT_{info.field_name.upper()} must be at least {MIN_TOKEN_CHARS} characters (an empty or short "
+                             f"token is guessable); leave it unset to switch its endpoints off")
         return v
 
 # %% ../nbs/00a_config.ipynb #9a476060
@@ -173,6 +175,8 @@ class MonitoringSettings(BaseSettings):
     log_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Size at which `predictions.jsonl` is rotated (nothing is deleted)")
     log_max_pending_bytes: int = Field(64 * 1024 * 1024, ge=1024,
         description="Most bytes of prediction records waiting to be written (queued or kept for a retry); beyond, records are dropped and counted")
+    label_sample: float = Field(0.01, ge=0, le=1,
+        description="Share of predictions marked at random (`label_sample` in the log) as the control sample to label: realized performance without selection bias")
     monitor_window: int = Field(1_000, ge=10, description="Number of most recent predictions a drift check looks at")
     monitor_window_minutes: float | None = Field(None, gt=0, description="Only predictions this recent enter the window (off when unset)")
     monitor_cache_seconds: float = Field(30.0, ge=0, description="How long `/monitoring/*` answers are reused before being recomputed")

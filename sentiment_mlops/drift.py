@@ -69,9 +69,10 @@ def _label_test(reference, cur_labels, th) -> dict:
 def _off_domain_test(reference, in_domain, th) -> dict:
     flags = np.asarray([f for f in in_domain if f is not None and f == f], dtype=bool)
     p0, k, n = reference["off_domain_share"], int((~flags).sum()), len(flags)
-    out = {"signal": "off_domain", "test": "binomial (one-sided)", "n": n, "reference_share": p0, "current_share": k / n if n else None}
+    out = {"signal": "off_domain", "test": "Fisher exact (one-sided)", "n": n, "reference_share": p0, "current_share": k / n if n else None}
     if n < 5: return {**out, "test": "none", "note": "too few values"}
-    return {**out, "p_value": float(stats.binomtest(k, n, min(max(p0, 1e-4), 1 - 1e-4), alternative="greater").pvalue),
+    n0 = reference["n"]; k0 = round(p0 * n0)
+    return {**out, "p_value": float(stats.fisher_exact([[k, n - k], [k0, n0 - k0]], alternative="greater").pvalue),
             "effect_name": "share increase", "effect": k / n - p0, "floor": th["off_domain"]}
 
 # %% ../nbs/01f_drift.ipynb #256128ea

@@ -37,11 +37,11 @@ def api_env(s, tmp_path: Path, **extra) -> dict:
             "SENTIMENT_LOG_DIR": tmp_path / "logs", "SENTIMENT_RELOAD_CHECK_SECONDS": "0", **extra}
 
 
-def metric(text: str, sample: str, **labels) -> float:
+def metric(text: str, sample: str, /, **labels) -> float:
     "Value of the Prometheus `sample` with exactly `labels` (0 when absent); with no labels, the sum over all label sets."
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    want = {k: str(v) for k, v in labels.items()}
     return sum(float(m[2]) for m in re.finditer(rf"^{sample}(?:\{{(.*?)\}})? (\S+)$", text, re.M)
-               if not labels or (m[1] or "") == want)
+               if not labels or dict(re.findall(r'(\w+)="([^"]*)"', m[1] or "")) == want)
 
 
 def first_ready(url: str, timeout: float = 120) -> float:

@@ -19,6 +19,17 @@ def test_typing_a_text_shows_its_label(browser, small_model, tmp_path):
         page.wait_for_selector("#result:not([hidden])")
         assert page.text_content("#label") == "positive"
         assert page.locator("#bars .row").count() == 3
+        # the answer explained: the text as the model saw it, each of its 8 words shaded, the lexicon's columns listed
+        expect(page.locator("#words")).to_have_text("I love this airline, the crew was wonderful!")
+        assert page.locator("#words .word").count() == 8
+        assert page.locator("#features li").count() >= 1 and "logit of positive" in page.text_content("#why-note")
+        titles = [page.locator("#words .word").nth(i).get_attribute("title") for i in range(8)]
+        assert all(t.startswith("negative ") and "positive " in t for t in titles), titles
+
+        page.fill("#text", "A dreadful, boring film; the plot made no sense and the acting was wooden.")
+        page.click("#go")
+        expect(page.locator("#why-note")).to_contain_text("off-domain head")
+        assert page.locator("#words .word").count() == 14  # (the tweet model's words: one input of the off-domain head)
         page.screenshot(path=str(tmp_path / "predict.png"), full_page=True)
 
         page.fill("#text", "   ")

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['REPORT_CSP', 'STATIC', 'PAGE_CSP', 'PREDICT_PATHS', 'add_predict_routes', 'health', 'monitoring_summary',
-           'add_operations_routes', 'add_monitoring_routes', 'add_admin_routes', 'render_page', 'add_page', 'GatedAPI',
-           'create_app']
+           'add_operations_routes', 'add_monitoring_routes', 'add_feedback_routes', 'add_admin_routes', 'render_page',
+           'add_page', 'GatedAPI', 'create_app']
 
 # %% ../../nbs/05h_app.ipynb #bd3af696
 import asyncio
@@ -25,10 +25,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 import sentiment_mlops
 from ..config import Settings, redact
+from ..explain import explain
+from ..feedback import UnknownPrediction
 from ..scorer import Scored
 from ..text import MAX_TEXT_CHARS
-from .http import Admission, KeyGate, Observe, ReadBody, install_error_handlers, require_admin
-from .schemas import EXAMPLE_TEXTS, BatchResponse, PredictResponse, error_responses, request_models
+from .http import Admission, KeyGate, Observe, ReadBody, install_error_handlers, require_admin, require_bearer
+from .schemas import (EXAMPLE_TEXTS, BatchResponse, FeedbackAnswer, PredictResponse, error_responses, feedback_model,
+                                           request_models)
 from .service import ModelNotReady, Overloaded, Service
 from .tracing import Traced, Tracing
 
@@ -57,6 +60,13 @@ def _record(svc: Service, request: Request, model, texts, preds, oov):
 def _respond(obj) -> Response:
     return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
+async def _explain(svc: Service, model, preds: list[dict], texts: list[str], chunk: int = 16):
+    "Add each answer's explanation (of `texts`, as the model saw them), computed in the model threads."
+    loop = asyncio.get_running_loop()
+    for a in range(0, len(texts), chunk):
+        done = await loop.run_in_executor(svc.predict_pool, lambda part: [explain(model.predictor, t) for t in part], texts[a:a + chunk])
+        for p, e in zip(preds[a:a + chunk], done): p["explanation"] = e
+
 # %% ../../nbs/05h_app.ipynb #1fe4e99c
 _NOT_READY = error_responses(503)
 
@@ -70,6 +80,7 @@ def add_predict_routes(app: FastAPI, svc: Service):
         model, scored, i = await svc.predict_one(req.text, request)
         pred = _answers(svc, model, scored, [i], [req.text])[0]
         _record(svc, request, model, [scored.texts[i]], [pred], [scored.oov[i]])
+        if req.explain: await _explain(svc, model, [pred], [scored.texts[i]])
         return _respond({**pred, "model": {"name": model.name, "version": model.version}, "request_id": request.scope["state"]["request_id"]})
 
     @app.post("/predict/batch", response_model=BatchResponse, tags=["predict"], responses=error_responses(400, 413, 422, 503))
@@ -79,6 +90,7 @@ def add_predict_routes(app: FastAPI, svc: Service):
         svc.metrics.batch_size.observe(len(req.texts))
         preds = _answers(svc, model, scored, slice(None), req.texts)
         _record(svc, request, model, scored.texts, preds, scored.oov)
+        if req.explain: await _explain(svc, model, preds, scored.texts)
         return _respond({"predictions": preds, "model": {"name": model.name, "version": model.version},
                          "request_id": request.scope["state"]["request_id"]})
 
@@ -156,6 +168,32 @@ def add_monitoring_routes(app: FastAPI, svc: Service):
         "The drift report of the recent window as a page — verdict, reasons, every test, plots — as the report CLI writes it."
         html = await asyncio.get_running_loop().run_in_executor(svc.monitor_pool, svc.monitor.report_page, svc.snapshot())
         return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"})
+
+    @app.get("/monitoring/performance", tags=["monitoring"], responses=_NOT_READY)
+    async def monitoring_performance():
+        "Realized accuracy, macro-F1 and per-class F1 of the newest labelled answers (all; the random control sample), with 95 % intervals, beside CBPE's estimate."
+        perf = await asyncio.get_running_loop().run_in_executor(svc.monitor_pool, svc.monitor.performance, svc.snapshot())
+        svc.metrics.set_performance(perf, svc.settings.min_macro_f1)
+        return {**perf, "quality_floor": svc.settings.min_macro_f1}
+
+def add_feedback_routes(app: FastAPI, svc: Service, retry_after: float = 0.25):
+    "`POST /feedback`, behind the feedback token or a key that may `feedback`."
+    s = svc.settings
+    FeedbackRequest = feedback_model(list(s.labels), s.max_text_chars, s.max_batch_items)
+
+    @app.post("/feedback", tags=["feedback"], response_model=FeedbackAnswer, responses=error_responses(401, 404, 422, 429, 503))
+    async def feedback(req: FeedbackRequest, who: str = Depends(require_bearer(s.feedback_token, svc.keys, "feedback"))):
+        "Attach the right label to a logged answer (by its request id and place in a batch); a second label replaces the first."
+        if svc.feedback is None: raise HTTPException(503, "the feedback log is unavailable; see /health")
+        add = lambda: svc.feedback.add(req.request_id, req.item, req.label, req.text, "api", None if who == "token" else who)
+        loop = asyncio.get_running_loop()
+        for last in (False, True):
+            try: rec = await loop.run_in_executor(svc.feedback_pool, add)
+            except UnknownPrediction as e:
+                if last: raise HTTPException(404, str(e)) from None
+                await asyncio.sleep(retry_after)  # (the answer may still be on its way to the log)
+            except ValueError as e: raise HTTPException(422, str(e)) from None
+            else: return {k: rec.get(k) for k in FeedbackAnswer.model_fields}
 
 def add_admin_routes(app: FastAPI, svc: Service):
     "`POST /admin/reload`, behind the admin token or an admin key, rate-limited (right and wrong credentials apart)."
@@ -256,5 +294,6 @@ def create_app(settings: Settings | None = None, log_sink: Callable | None = Non
     add_operations_routes(app, svc)
     add_monitoring_routes(app, svc)
     if settings.admin_token is not None or svc.keys is not None: add_admin_routes(app, svc)
+    if svc.feedback_on: add_feedback_routes(app, svc)
     _add_middleware(app, svc)
     return app

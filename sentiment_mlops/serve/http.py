@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['log', 'LATENCY_BUCKETS', 'BATCH_BUCKETS', 'VERDICT_LEVELS', 'CONNECTIONS_REFUSED', 'MAX_KEY_LABELS',
-           'MAX_FAILED_ADMIN_ATTEMPTS', 'Metrics', 'whole_body', 'ReadBody', 'Observe', 'Admission',
-           'install_error_handlers', 'KeyGate', 'require_admin', 'rate_limit']
+           'MAX_FAILED_ATTEMPTS', 'Metrics', 'whole_body', 'ReadBody', 'Observe', 'Admission', 'install_error_handlers',
+           'KeyGate', 'require_bearer', 'require_admin', 'rate_limit']
 
 # %% ../../nbs/05d_http.ipynb #3a4c28de
 import hmac
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Settings
 from ..keys import ApiKey, KeyRing
+from .schemas import REQUEST_ID
 
 log = logging.getLogger("sentiment_mlops.serve")
 
@@ -62,6 +63,12 @@ class Metrics:
                                   ["signal", "statistic"], **latest)
         self.estimated_accuracy = Gauge("sentiment_estimated_accuracy", "Label-free (CBPE) accuracy estimate of the latest window", **latest)
         self.drift_window = Gauge("sentiment_drift_window_predictions", "Predictions in the latest drift window", **latest)
+        self.labelled = Gauge("sentiment_labelled_predictions", "Labelled answers in the latest performance window, by sample", ["sample"], **latest)
+        self.realized = Gauge("sentiment_realized", "Realized performance of the labelled answers: metric (accuracy, macro_f1), its value "
+                              "and 95 % interval (bound), by sample (all, control)", ["sample", "metric", "bound"], **latest)
+        self.labelled_estimate = Gauge("sentiment_labelled_estimated_accuracy", "CBPE's estimate of accuracy for the same labelled answers",
+                                       ["sample"], **latest)
+        self.quality_floor = Gauge("sentiment_quality_floor", "The gate's macro-F1 floor (SENTIMENT_MIN_MACRO_F1)", **latest)
         self.key_requests = Counter("sentiment_key_requests", "Prediction requests by API key and status (with keys on)", ["key", "status"],
                                     registry=r)
         r.register(CONNECTIONS_REFUSED)
@@ -74,6 +81,16 @@ class Metrics:
                 if k in t: self.drift_signal.labels(t["signal"], k).set(t[k])
         if "estimated_accuracy" in report: self.estimated_accuracy.set(report["estimated_accuracy"]["value"])
         self.drift_window.set(report.get("window", 0))
+
+    def set_performance(self, perf: dict, floor: float):
+        "Show realized performance (`feedback.performance`) as gauges, beside the quality `floor`."
+        self.quality_floor.set(floor)
+        for sample in ("all", "control"):
+            p = perf[sample]; self.labelled.labels(sample).set(p.get("labelled", 0))
+            if not p.get("labelled"): continue
+            for metric in ("accuracy", "macro_f1"):
+                for bound, v in zip(("value", "low", "high"), (p[metric], *p[metric + "_ci"])): self.realized.labels(sample, metric, bound).set(v)
+            if "estimated_accuracy" in p: self.labelled_estimate.labels(sample).set(p["estimated_accuracy"])
 
     def exposition(self) -> bytes:
         "The metrics in Prometheus text format (summed over workers in multiprocess mode)."
@@ -137,7 +154,7 @@ class ReadBody:
             await _answer(send, *got)
 
 # %% ../../nbs/05d_http.ipynb #b830ec3e
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(REQUEST_ID)
 
 _METHODS = {"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"}
 
@@ -271,23 +288,29 @@ class KeyGate:
         await send(start); await send({"type": "http.response.body", "body": body})
 
 # %% ../../nbs/05d_http.ipynb #9f677749
-MAX_FAILED_ADMIN_ATTEMPTS = 10  # wrong admin credentials per minute and worker before they are answered 429
+MAX_FAILED_ATTEMPTS = 10  # wrong credentials per minute, worker and endpoint group before they are answered 429
 
-def require_admin(settings: Settings, ring: KeyRing | None = None, per: float = 60.0):
-    "A FastAPI dependency: 401 unless the admin token or (with keys on) an admin key is sent; 429 past the rate of each kind."
-    token = settings.admin_token.get_secret_value().encode() if settings.admin_token else None
-    reloads = rate_limit(max(1, -(-settings.admin_reloads_per_minute // settings.workers)), per)
-    failures = rate_limit(MAX_FAILED_ADMIN_ATTEMPTS, per)
-    def check(request: Request):
+def require_bearer(token, ring: KeyRing | None, scope: str, allowed=None, per: float = 60.0):
+    """A FastAPI dependency: 401 unless `token` (a `SecretStr`) or a key that may act in `scope` is sent; 429 past `allowed` (a
+    `rate_limit`, for right credentials) or past `MAX_FAILED_ATTEMPTS` wrong ones; returns the key id, or `"token"`."""
+    secret = token.get_secret_value().encode() if token is not None else None
+    failures = rate_limit(MAX_FAILED_ATTEMPTS, per)
+    def check(request: Request) -> str:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        ok = (token is not None and scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), token)) or \
-             (ring is not None and isinstance(ring.check(header, "admin"), ApiKey))
-        if ok: return reloads()
-        failures()  # (429 once wrong guesses come too fast)
-        raise HTTPException(401, "admin endpoints need 'Authorization: Bearer <SENTIMENT_ADMIN_TOKEN>' or an admin key",
-                            headers={"WWW-Authenticate": "Bearer"})
+        if secret is not None and scheme.lower() == "bearer" and hmac.compare_digest(value.encode(), secret): who = "token"
+        elif ring is not None and isinstance(key := ring.check(header, scope), ApiKey): who = key.id
+        else:
+            failures()  # (429 once wrong guesses come too fast)
+            raise HTTPException(401, f"{scope} endpoints need 'Authorization: Bearer <SENTIMENT_{scope.upper()}_TOKEN>' or a key that "
+                                f"may {scope}", headers={"WWW-Authenticate": "Bearer"})
+        if allowed is not None: allowed()
+        return who
     return check
+
+def require_admin(settings: Settings, ring: KeyRing | None = None, per: float = 60.0):
+    "`require_bearer` for `/admin/*`: the admin token or an admin key, `admin_reloads_per_minute` shared by the workers."
+    return require_bearer(settings.admin_token, ring, "admin", rate_limit(max(1, -(-settings.admin_reloads_per_minute // settings.workers)), per), per)
 
 # %% ../../nbs/05d_http.ipynb #cdcf0e9e
 def rate_limit(n: int, per: float):

@@ -21,6 +21,7 @@ from fastcore.basics import patch
 from prometheus_client import multiprocess
 
 from ..config import Settings, redact
+from ..feedback import FeedbackLog
 from ..keys import KeyRing
 from ..monitor import Monitor
 from ..predlog import PredictionLog
@@ -47,6 +48,8 @@ class Service:
         self.predict_pool = ThreadPoolExecutor(settings.predict_threads, thread_name_prefix="predict")
         self.load_pool = ThreadPoolExecutor(1, thread_name_prefix="load")
         self.monitor_pool = ThreadPoolExecutor(1, thread_name_prefix="monitor")
+        self.feedback_pool = ThreadPoolExecutor(1, thread_name_prefix="feedback")  # (one label at a time per worker)
+        self.feedback = None  # the feedback log, once started (with feedback on)
         self.batcher = MicroBatcher(self.predict_texts, self.predict_pool, settings.microbatch_max_size,
                                     settings.microbatch_max_wait_ms / 1000, settings.predict_threads, self.metrics.batch_size.observe,
                                     trace=tracing.model_call if tracing is not None else None)
@@ -78,18 +81,31 @@ async def start(self: Service):
         self.log_sink = PredictionLog.from_settings(self.settings, on_written=self.metrics.log_written.inc,
                                                     on_failed=self.metrics.log_failures.inc, on_dropped=self.metrics.log_dropped.inc,
                                                     on_notice=lambda n: self.record_error("prediction log", n))
+    if self.feedback_on:
+        try: self.feedback = FeedbackLog.from_settings(self.settings)
+        except (OSError, ValueError) as e: self.record_error("feedback log", e)
     self._reload_lock = asyncio.Lock()
     self.batcher.start()
     self._watcher = asyncio.get_running_loop().create_task(self.watch())
     if self.settings.monitor_interval_seconds: self._drift_watcher = asyncio.get_running_loop().create_task(self.watch_drift())
 
+@patch(as_prop=True)
+def feedback_on(self: Service) -> bool:
+    "Whether `POST /feedback` is served: a feedback token or keys, and a prediction log to attach labels to."
+    s = self.settings
+    return (s.feedback_token is not None or self.keys is not None) and s.log_predictions
+
 @patch
 async def watch_drift(self: Service):
-    "Every `monitor_interval_seconds`: check drift of the current window (in the monitor's thread) for the Prometheus gauges."
+    "Every `monitor_interval_seconds`: check drift and realized performance (in the monitor's thread) for the Prometheus gauges."
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(self.settings.monitor_interval_seconds)
         if self.model is None: continue
-        try: self.metrics.set_drift(await asyncio.get_running_loop().run_in_executor(self.monitor_pool, self.monitor.drift, self.model))
+        try:
+            self.metrics.set_drift(await loop.run_in_executor(self.monitor_pool, self.monitor.drift, self.model))
+            self.metrics.set_performance(await loop.run_in_executor(self.monitor_pool, self.monitor.performance, self.model),
+                                         self.settings.min_macro_f1)
         except Exception as e: self.record_error("drift check", e)
 
 @patch
@@ -100,6 +116,7 @@ async def stop(self: Service):
     await self.batcher.stop()
     if self.log_sink is not None and hasattr(self.log_sink, "close"): self.log_sink.close()
     self.predict_pool.shutdown(wait=True)
+    self.feedback_pool.shutdown(wait=True)  # (a label being written is written whole)
     for pool in (self.load_pool, self.monitor_pool): pool.shutdown(wait=False, cancel_futures=True)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"): multiprocess.mark_process_dead(os.getpid())
 
