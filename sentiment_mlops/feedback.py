@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['FEEDBACK_LOG', 'PREDICTION_FIELDS', 'find_prediction', 'find_predictions', 'UnknownPrediction', 'text_digest',
            'FeedbackLog', 'read_feedback', 'latest_labels', 'add_from_csv', 'realized', 'labelled', 'performance',
-           'to_label']
+           'export_labelled', 'to_label']
 
 # %% ../nbs/04a_feedback.ipynb #deddeae5
 import hashlib
@@ -16,7 +16,8 @@ import numpy as np
 import orjson
 from fastcore.basics import patch
 
-from .config import Settings, utc_now
+from .config import EXTRA_DOMAIN, Settings, utc_now
+from .compare import f1_scores
 from .drift import estimated_accuracy
 from .predlog import JsonlFile, hash_key, log_files
 from .text import normalize_text
@@ -138,13 +139,6 @@ def add_from_csv(feedback: FeedbackLog, path, source: str = "file") -> tuple[int
     return len(lines), sorted(refused, key=lambda why: int(why.split(":")[0][5:]))
 
 # %% ../nbs/04a_feedback.ipynb #6c26c786
-def _f1s(y: np.ndarray, p: np.ndarray, k: int) -> tuple[float, float, np.ndarray]:
-    "Accuracy, macro-F1 and per-class F1 of class indices `y` (true) and `p` (predicted), rows of a batch of resamples at once."
-    tp = np.stack([((y == c) & (p == c)).sum(-1) for c in range(k)], -1)
-    fp, fn = np.stack([((y != c) & (p == c)).sum(-1) for c in range(k)], -1), np.stack([((y == c) & (p != c)).sum(-1) for c in range(k)], -1)
-    f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-    return (y == p).mean(-1), f1.mean(-1), f1
-
 def realized(records: list[dict], labels, reference: dict | None = None, n_boot: int = 500, seed: int = 0) -> dict:
     """Measured accuracy, macro-F1 and per-class F1 of labelled predictions (each line: `label`, `predicted`, `confidence`), with 95 %
     bootstrap intervals, beside the CBPE estimate for the same predictions."""
@@ -152,9 +146,9 @@ def realized(records: list[dict], labels, reference: dict | None = None, n_boot:
     if not n: return {"labelled": 0}
     idx = {lab: i for i, lab in enumerate(labels)}
     y, p = np.array([idx[r["label"]] for r in records]), np.array([idx[r["predicted"]] for r in records])
-    acc, macro, f1 = _f1s(y, p, len(labels))
+    acc, macro, f1 = f1_scores(y, p, len(labels))
     draw = np.random.default_rng(seed).integers(0, n, (n_boot, n))
-    bacc, bmacro, bf1 = _f1s(y[draw], p[draw], len(labels))
+    bacc, bmacro, bf1 = f1_scores(y[draw], p[draw], len(labels))
     ci = lambda v: [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))]
     out = {"labelled": n, "accuracy": float(acc), "accuracy_ci": ci(bacc), "macro_f1": float(macro), "macro_f1_ci": ci(bmacro),
            "f1": {lab: {"value": float(f1[i]), "ci": ci(bf1[:, i])} for i, lab in enumerate(labels)}}
@@ -173,6 +167,21 @@ def performance(log_dir, labels, reference: dict | None = None, window: int = 10
     recs = labelled(log_dir)[-window:]
     return {"window": window, "all": realized(recs, labels, reference),
             "control": realized([r for r in recs if r.get("label_sample")], labels, reference)}
+
+# %% ../nbs/04a_feedback.ipynb #5871376f
+def export_labelled(log_dir, out, domain: str = EXTRA_DOMAIN) -> tuple[int, int]:
+    "Write the labelled texts of `log_dir` to the CSV `out` (`text,label,domain`): how many rows, and how many labels had no text."
+    import csv
+    import io
+    rows = labelled(log_dir)
+    kept = [r for r in rows if r.get("text")]
+    if not kept: raise ValueError(f"{log_dir}: no labelled answer has its text ({len(rows)} label(s) without one; with log_privacy=hash, "
+                                  "send the text with the label)")
+    buf = io.StringIO()
+    w = csv.writer(buf, quoting=csv.QUOTE_ALL); w.writerow(["text", "label", "domain"]); w.writerows([r["text"], r["label"], domain] for r in kept)
+    out = Path(out); tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8"); tmp.replace(out)
+    return len(kept), len(rows) - len(kept)
 
 # %% ../nbs/04a_feedback.ipynb #809930bb
 def to_label(predictions, done: set, n: int) -> list[dict]:

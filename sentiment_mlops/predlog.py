@@ -99,14 +99,15 @@ class PredictionLog:
         return cls(settings.log_dir, settings.log_privacy, key, settings.log_max_bytes, settings.log_max_pending_bytes,
                    label_sample=settings.label_sample, **kw)
 
-    def __call__(self, request_id: str, model, texts: list[str], preds: list[dict], oov: list | None = None, extra: dict | None = None):
+    def __call__(self, request_id: str, model, texts: list[str], preds: list[dict], oov: list | None = None, extra: dict | None = None,
+                 items: list[dict] | None = None):
         """Queue one record per prediction (cheap: the work happens in the writer thread); `oov`: the texts' OOV rates; `extra`:
-        fields every record of the request carries (the client's key id, the trace id)."""
+        fields every record of the request carries (the client's key id, the trace id); `items`: fields of each record (the shadow's answer)."""
         size = sum(map(len, texts)) + 400 * len(texts)  # (roughly the lines' size: the text, and the answer)
         with self._lock:
             if self._queued_bytes + size > self.max_pending_bytes: return self._drop(len(texts), "queue full")
             self._queued_bytes += size
-        self._q.put((utc_now(), request_id, model.name, model.version, texts, preds, oov, extra, size))
+        self._q.put((utc_now(), request_id, model.name, model.version, texts, preds, oov, extra, items, size))
 
     def _notice(self, what: str | None):
         if what: self.notices.append(what); self.on_notice(what)
@@ -128,13 +129,13 @@ LOGGED_FIELDS = ("label", "confidence", "probabilities", "in_domain", "domain_sc
 
 @patch
 def _records(self: PredictionLog, item) -> list[bytes]:
-    ts, rid, name, version, texts, preds, oov, extra, _ = item
-    oov, extra = oov if oov is not None else [None] * len(texts), extra or {}
+    ts, rid, name, version, texts, preds, oov, extra, items, _ = item
+    oov, extra, items = oov if oov is not None else [None] * len(texts), extra or {}, items or [{}] * len(texts)
     return [orjson.dumps({"ts": ts, "request_id": rid, "item": i, "model": name, "version": version,
-                          **{k: p[k] for k in LOGGED_FIELDS if k in p}, **extra,
+                          **{k: p[k] for k in LOGGED_FIELDS if k in p}, **extra, **own,
                           "text_length": len(t), "oov_rate": o, **self.text_fields(t),
                           **({"label_sample": True} if self._draw() < self.label_sample else {})}) + b"\n"
-            for i, (t, p, o) in enumerate(zip(texts, preds, oov))]
+            for i, (t, p, o, own) in enumerate(zip(texts, preds, oov, items))]
 
 @patch
 def _run(self: PredictionLog):

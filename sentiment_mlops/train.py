@@ -34,6 +34,8 @@ def params_parser(model: type[BaseModel], description: str) -> argparse.Argument
         kind, choices = _flag_type(f.annotation)
         help = f"{f.description} (default: {f.default})"
         if kind is bool: p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help)
+        elif typing.get_origin(kind) in (tuple, list):
+            p.add_argument(*flags, dest=name, action="append", type=typing.get_args(kind)[0], default=argparse.SUPPRESS, help=help + "; repeatable")
         else: p.add_argument(*flags, dest=name, type=kind, choices=choices, default=argparse.SUPPRESS, help=help)
     return p
 

@@ -69,6 +69,8 @@ class Metrics:
         self.labelled_estimate = Gauge("sentiment_labelled_estimated_accuracy", "CBPE's estimate of accuracy for the same labelled answers",
                                        ["sample"], **latest)
         self.quality_floor = Gauge("sentiment_quality_floor", "The gate's macro-F1 floor (SENTIMENT_MIN_MACRO_F1)", **latest)
+        self.shadow_scored = Counter("sentiment_shadow_scored", "Texts the shadow version scored after their answer", registry=r)
+        self.shadow_shed = Counter("sentiment_shadow_shed", "Texts the shadow version skipped: the worker was busy (shed first)", registry=r)
         self.key_requests = Counter("sentiment_key_requests", "Prediction requests by API key and status (with keys on)", ["key", "status"],
                                     registry=r)
         r.register(CONNECTIONS_REFUSED)

