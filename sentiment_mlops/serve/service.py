@@ -52,8 +52,8 @@ class Service:
         self.feedback_pool = ThreadPoolExecutor(1, thread_name_prefix="feedback")  # (one label at a time per worker)
         self.feedback = None  # the feedback log, once started (with feedback on)
         self.admission = None  # the admission gate in front of the app (set by the app): the shadow asks it whether to shed
-        self.shadow = Shadow(settings.shadow_sample, self.metrics, overloaded=lambda: getattr(self.admission, "overloaded", False)) \
-            if settings.shadow_uri else None
+        self.shadow = Shadow(settings.shadow_sample, self.metrics, overloaded=lambda: getattr(self.admission, "overloaded", False),
+                             busy=lambda: getattr(self.admission, "inside", 0) > 0) if settings.shadow_uri else None
         self.batcher = MicroBatcher(self.predict_texts, self.predict_pool, settings.microbatch_max_size,
                                     settings.microbatch_max_wait_ms / 1000, settings.predict_threads, self.metrics.batch_size.observe,
                                     trace=tracing.model_call if tracing is not None else None)

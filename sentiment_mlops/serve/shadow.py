@@ -8,6 +8,7 @@ __all__ = ['log', 'Shadow', 'shadow_fields']
 # %% ../../nbs/05g_shadow.ipynb #b3806c8f
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -20,8 +21,9 @@ log = logging.getLogger("sentiment_mlops.serve")
 class Shadow:
     "A second version scoring a sample of the answered texts after their answers, handing both answers to the log."
     def __init__(self, sample: float, metrics, log_sink: Callable | None = None, overloaded: Callable[[], bool] = lambda: False,
-                 max_pending: int = 4096):
+                 max_pending: int = 4096, busy: Callable[[], bool] = lambda: False, share: float = 0.25, chunk: int = 64):
         self.sample, self.metrics, self.log_sink, self.overloaded, self.max_pending = sample, metrics, log_sink, overloaded, max_pending
+        self.busy, self.share, self.chunk = busy, share, chunk
         self.model, self.problem = None, None  # the shadow version (set by the service as its alias moves), and why there is none
         self._rng, self._q, self._pending, self._lock = np.random.default_rng(), deque(), 0, threading.Lock()
         self._wake, self._closing = threading.Event(), False
@@ -71,14 +73,24 @@ def _score(self: Shadow, batch: list):
     if scored is not None: self.metrics.shadow_scored.inc(len(texts))
 
 @patch
+def _take(self: Shadow) -> list:
+    "The oldest queued requests of one shadow version, up to `chunk` texts (at least one request)."
+    with self._lock:
+        items, n = [], 0
+        while self._q and (not items or (self._q[0][0] is items[0][0] and n + len(self._q[0][3]) <= self.chunk)):
+            items.append(self._q.popleft()); n += len(items[-1][3])
+        return items
+
+@patch
 def _run(self: Shadow):
     while True:
         self._wake.wait(); self._wake.clear()
-        with self._lock: items = list(self._q); self._q.clear()
-        for version in dict.fromkeys(id(i[0]) for i in items):
-            try: self._score([i for i in items if id(i[0]) == version])
+        while items := self._take():
+            t0 = time.perf_counter()
+            try: self._score(items)
             except Exception as e: log.warning("shadow: %s: %s", type(e).__name__, e)  # (the thread must live)
-        with self._lock: self._pending -= sum(len(i[3]) for i in items)
+            with self._lock: self._pending -= sum(len(i[3]) for i in items)
+            if self.busy() and not self._closing: time.sleep((time.perf_counter() - t0) * (1 - self.share) / self.share)
         if self._closing and not self._q: return
 
 @patch
@@ -86,4 +98,3 @@ def close(self: Shadow, timeout: float = 30):
     "Score and log everything queued, then stop the thread (before the log is closed)."
     self._closing = True; self._wake.set()
     self._thread.join(timeout)
-

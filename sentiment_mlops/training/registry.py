@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['MIN_INVARIANCE', 'GATE_METRICS', 'LIVE_ALPHA', 'GATE_NOTE', 'HISTORY_TAG', 'MAX_REASON_CHARS', 'GateResult',
-           'held_out_split', 'extra_held_out', 'live_evidence', 'gate', 'model_card', 'record_gate', 'history',
-           'PromotionRefused', 'promote', 'rollback', 'list_versions']
+           'held_out_split', 'extra_rows', 'trained_on', 'live_evidence', 'gate', 'model_card', 'record_gate',
+           'history', 'PromotionRefused', 'promote', 'rollback', 'list_versions']
 
 # %% ../../nbs/04c_registry.ipynb #8fbeecc0
 import json
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import DEFAULT_LABELS, PRODUCTION, STAGING, Settings, utc_now
-from .data import load_dataset, load_ood, split_dataset
+from .data import load_dataset, load_ood, split_dataset, unseen
 from .evaluate import behavioural_checks, extra_metrics, measure, ood_metrics, slice_metrics, surface_metrics
-from .tracking import EXTRA_TEST
+from .tracking import EXTRA_TEST, EXTRA_TRAIN
 from ..store import ModelUnavailable, ModelURI, current_version, load_model
 from ..compare import compare_versions
 from ..feedback import latest_labels
@@ -40,16 +40,22 @@ def held_out_split(settings: Settings, version: str):
     split = split_dataset(ds, float(p["test_size"]), int(p["seed"]), sample)
     if split.manifest["data_sha256"] != mv.tags.get("data_sha256"):
         raise ModelUnavailable(f"the data of version {version} changed since it was trained (hash {mv.tags.get('data_sha256', '?')[:12]}…)")
-    split.extra_test = extra_held_out(settings, mv.run_id)
+    split.extra_test, split.extra_train = (extra_rows(settings, mv.run_id, part) for part in (EXTRA_TEST, EXTRA_TRAIN))
     return split
 
-def extra_held_out(settings: Settings, run_id: str) -> pd.DataFrame | None:
-    "The held-out rows of the extra domains a run trained with (`None` for a run without extra data)."
+def extra_rows(settings: Settings, run_id: str, part: str = EXTRA_TEST) -> pd.DataFrame | None:
+    "The held-out (`EXTRA_TEST`) or trained-on (`EXTRA_TRAIN`) rows of the extra domains of a run (`None` without extra data)."
     import tempfile
     client = settings.mlflow_client()
-    if not any(a.path == EXTRA_TEST for a in client.list_artifacts(run_id, "data")): return None
+    if not any(a.path == part for a in client.list_artifacts(run_id, "data")): return None
     with tempfile.TemporaryDirectory() as d:
-        return pd.read_csv(client.download_artifacts(run_id, EXTRA_TEST, d), dtype=str, keep_default_na=False)
+        return pd.read_csv(client.download_artifacts(run_id, part, d), dtype=str, keep_default_na=False)
+
+def trained_on(settings: Settings, version: str | None, split=None) -> set[str]:
+    "The texts `version` was trained on that an evaluation set could hold: its extra rows (and the corpus part of `split`, if given)."
+    if version is None: return set()
+    rows = extra_rows(settings, settings.mlflow_client().get_model_version(settings.model_name, str(version)).run_id, EXTRA_TRAIN)
+    return (set() if rows is None else set(rows["text"])) | (set() if split is None else set(split.train["text"]))
 
 # %% ../../nbs/04c_registry.ipynb #2ea22bb1
 def _champion_reasons(cm: dict, champ: dict, champion: str, labels, tol: float) -> list[str]:
@@ -121,6 +127,7 @@ def gate(settings: Settings, version: str, champion: str | None = "auto", min_be
     if champion == "auto": champion = current_version(settings, str(ModelURI(settings.model_name, alias=PRODUCTION)))
     split, labels, tol = held_out_split(settings, version), list(settings.labels), settings.promotion_tolerance
     ood = load_ood(labels=labels) if sorted(labels) == sorted(DEFAULT_LABELS) else None
+    if ood is not None: ood = unseen(ood, trained_on(settings, version, split) | trained_on(settings, None if champion is None else str(champion)))
     def scored(v):
         m = load_model(settings, str(ModelURI(settings.model_name, version=str(v))))
         s, metrics = measure(m.predictor, split.test, labels)

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from ..config import DEFAULT_LABELS, STAGING, Settings, redact
 from ..text import normalize_text
-from .data import load_background, load_dataset, load_extra, load_ood, split_dataset, strip_twitter, with_extra
+from .data import (load_background, load_dataset, load_extra, load_ood, split_dataset, strip_twitter, unseen,
+                                            with_extra)
 from ..drift import build_reference
 from .evaluate import evaluate_run
 from .model import MODEL_DEFAULTS, build_pipeline, fit_pipeline_guard
@@ -142,7 +143,8 @@ def train(params: TrainParams | None = None, settings: Settings | None = None, *
         pipe = fit_pipeline(params, split.train, load_background(labels=settings.labels) if params.guard and default_labels else None)
         fit_seconds = time.perf_counter() - t0
         steps.update(); steps.set_description("evaluate")
-        evaluation = evaluate_run(pipe, split, settings.labels, ood=load_ood(labels=settings.labels) if params.ood and default_labels else None)
+        ood = unseen(load_ood(labels=settings.labels), split.train["text"]) if params.ood and default_labels else None  # (what it saw left out)
+        evaluation = evaluate_run(pipe, split, settings.labels, ood=ood)
         evaluation.metrics["fit_seconds"] = fit_seconds
         steps.update(); steps.set_description("log to MLflow" + (" and register" if params.register_model else ""))
         run_id, version, staged = _log(params, settings, pipe, ds, split, evaluation)
