@@ -7,7 +7,7 @@ __all__ = ['TOKEN_PATTERN', 'LEXICON', 'LEXICON_COLUMNS', 'FORMAT', 'WORD_ARRAYS
            'ngram_hashes', 'code_points', 'term_hashes', 'count_matrix', 'char_wb_counts', 'tfidf_weight',
            'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes', 'token_spans', 'span_hashes', 'TokenSpans',
            'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon', 'lexicon_reference', 'Lexicon', 'FastScorer',
-           'lexicon_scores', 'guard_features', 'Scored', 'score_texts']
+           'lexicon_scores', 'guard_features', 'Scored', 'score_texts', 'answer_frame']
 
 # %% ../nbs/01b_scorer.ipynb #8a2963fb
 import functools
@@ -472,12 +472,16 @@ def score_texts(scorer: FastScorer, texts: list, max_chars: int = MAX_TEXT_CHARS
         seen = scorer.normalize([texts[i] for i in ok[a:a + batch]])
         proba[ok[a:a + batch]], d = scorer._outputs(scorer.scores(seen), seen)
         if d is not None: domain[ok[a:a + batch]] = d
+    return answer_frame(labels, proba, domain, scorer.domain_threshold, errors)
+
+def answer_frame(labels: list[str], proba: np.ndarray, domain: np.ndarray, threshold: float | None, errors: list) -> pd.DataFrame:
+    "The table `score_texts` answers, from the probabilities and domain scores of every text (NaN rows: the texts with an `error`)."
     best = np.where(np.isnan(proba).any(axis=1), -1, np.nan_to_num(proba).argmax(axis=1))
     out = pd.DataFrame({"label": pd.Series([labels[b] if b >= 0 else None for b in best], dtype=object),
-                        "confidence": np.where(best >= 0, proba[np.arange(len(texts)), np.maximum(best, 0)], np.nan)})
+                        "confidence": np.where(best >= 0, proba[np.arange(len(proba)), np.maximum(best, 0)], np.nan)})
     for j, lab in enumerate(labels): out[f"p_{lab}"] = proba[:, j]
-    if scorer.domain_threshold is not None:
-        out["in_domain"] = pd.Series([None if b < 0 else bool(d >= scorer.domain_threshold) for b, d in zip(best, domain)], dtype=object)
+    if threshold is not None:
+        out["in_domain"] = pd.Series([None if b < 0 else bool(d >= threshold) for b, d in zip(best, domain)], dtype=object)
         out["domain_score"] = domain
     out["error"] = pd.Series(errors, dtype=object)  # (None, not a pandas NA: every consumer — Parquet, Spark, JSON — reads it as null)
     return out
