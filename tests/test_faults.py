@@ -56,7 +56,7 @@ def test_prediction_log_full_or_unwritable_predictions_still_answered(small_mode
 
 def test_no_secrets_in_server_output_or_prediction_log(small_model, tmp_path):
     s, _ = small_model
-    token, key = "adm1n-" + "s3cret-token-4f9a", "h4sh-" + "key-77c1e2"
+    token, key = "adm1n-" + "s3cret-token-4f9a", "h4sh-" + "key-77c1e2-b80f"
     with api_server(tmp_path, api_env(s, tmp_path, SENTIMENT_ADMIN_TOKEN=token, SENTIMENT_LOG_HASH_KEY=key), wait="/ready") as api:
         assert api.post("/predict", json={"text": "a private message about my flight"}).status_code == 200
         assert api.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
