@@ -144,10 +144,14 @@ def add_mlflow_routes(app: FastAPI, svc: Service):
         return Response(importlib.metadata.version("mlflow"), media_type="text/plain")
 
 # %% ../../nbs/05j_app.ipynb #aecb4563
-def _served(svc: Service, name: str):
-    "The served model, if `name` names it (404 otherwise)."
+def _named(svc: Service, name: str):
+    "404 unless `name` is the served model's name."
     if name != svc.settings.model_name:
         raise HTTPException(404, f"model '{name}' is not served here; {svc.settings.model_name} is")
+
+def _served(svc: Service, name: str):
+    "The served model, if `name` names it (404 otherwise)."
+    _named(svc, name)
     return svc.snapshot()
 
 def add_v2_routes(app: FastAPI, svc: Service):
@@ -171,7 +175,7 @@ def add_v2_routes(app: FastAPI, svc: Service):
 
     @app.get("/v2/models/{model}/ready", tags=["protocols"])
     async def v2_model_ready(model: str):
-        if model != name: raise HTTPException(404, f"model '{model}' is not served here; {name} is")
+        _named(svc, model)
         return ready()
 
     @app.post(f"/v2/models/{name}/infer", tags=["protocols"], responses=error_responses(400, 413, 503))
@@ -187,7 +191,7 @@ def add_v2_routes(app: FastAPI, svc: Service):
         return Response(body, headers=headers)
 
     @app.post("/v2/models/{model}/infer", tags=["protocols"])
-    async def v2_other(model: str): _served(svc, model)
+    async def v2_other(model: str): _named(svc, model)
 
 # %% ../../nbs/05j_app.ipynb #41d0dbe3
 def _problems(svc: Service, sink: dict | None) -> list[str]:
