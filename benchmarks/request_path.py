@@ -12,7 +12,6 @@ Bar (issue "Performance"): `POST /predict` at >= 50 % of the bare `async def` en
 """
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -103,8 +102,7 @@ def main():
             if bodies: wrk(servers[name].url, path, bodies, 2, 16)  # (warm-up)
         results = {}
         for name, label, path, bodies in points:
-            runs = [wrk(servers[name].url, path, bodies, a.seconds, 16) if bodies else _get(servers[name].url, path, a.seconds)
-                    for _ in range(2)]
+            runs = [wrk(servers[name].url, path, bodies, a.seconds, 16) for _ in range(2)]
             results[name, label] = runs
         ceiling = statistics.mean(r["rps"] for r in results["bare async def", "POST /predict"])
         print(f"\nover HTTP, one uvicorn worker, wrk 16 connections, {a.seconds} s, twice each:")
@@ -126,14 +124,6 @@ def main():
               f"{'PASS' if ok else 'FAIL'}")
     finally:
         for s in servers.values(): stop(s)
-
-
-def _get(url: str, path: str, seconds: int) -> dict:
-    "wrk with GET requests (the bodies of `wrk()` are POSTs)."
-    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", url + path], capture_output=True, text=True, check=True).stdout
-    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", out, re.M)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]), "p99": float(p99[1]) * unit[p99[2]]}
 
 
 if __name__ == "__main__":

@@ -133,14 +133,18 @@ request = function() i = i %% n + 1; return wrk.format(nil, "%s", nil, bodies[i]
 """
 
 
-def wrk(url: str, path: str, bodies: list[str], seconds=10, connections=16, threads=2, headers: dict | None = None) -> dict:
-    "Run wrk against `url+path`, cycling through `bodies` (with `headers`); requests/s, latency percentiles (ms), errors."
-    d = Path(tempfile.mkdtemp(prefix="wrk-"))
-    (d / "bodies.txt").write_text("\n".join(bodies) + "\n")
-    extra = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
-    (d / "script.lua").write_text(WRK_SCRIPT % (d / "bodies.txt", extra, path))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(d / "script.lua"), url],
-                         capture_output=True, text=True, check=True).stdout
+def wrk(url: str, path: str, bodies: list[str] | None, seconds=10, connections=16, threads=2, headers: dict | None = None) -> dict:
+    """Run wrk against `url+path`, POSTing `bodies` in turn (with `headers`), or GETs when `bodies` is `None`; requests/s, latency
+    percentiles (ms), errors."""
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if bodies is None: args.append(url + path)
+    else:
+        d = Path(tempfile.mkdtemp(prefix="wrk-"))
+        (d / "bodies.txt").write_text("\n".join(bodies) + "\n")
+        extra = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
+        (d / "script.lua").write_text(WRK_SCRIPT % (d / "bodies.txt", extra, path))
+        args += ["-s", str(d / "script.lua"), url]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     pct = {m[1]: float(m[2]) * unit[m[3]] for m in re.finditer(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
