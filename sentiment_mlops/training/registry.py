@@ -51,11 +51,11 @@ def extra_rows(settings: Settings, run_id: str, part: str = EXTRA_TEST) -> pd.Da
     with tempfile.TemporaryDirectory() as d:
         return pd.read_csv(client.download_artifacts(run_id, part, d), dtype=str, keep_default_na=False)
 
-def trained_on(settings: Settings, version: str | None, split=None) -> set[str]:
-    "The texts `version` was trained on that an evaluation set could hold: its extra rows (and the corpus part of `split`, if given)."
+def trained_on(settings: Settings, version: str | None) -> set[str]:
+    "The extra texts `version` was trained on (an evaluation set could hold them; the corpus's own never overlap it)."
     if version is None: return set()
     rows = extra_rows(settings, settings.mlflow_client().get_model_version(settings.model_name, str(version)).run_id, EXTRA_TRAIN)
-    return (set() if rows is None else set(rows["text"])) | (set() if split is None else set(split.train["text"]))
+    return set() if rows is None else set(rows["text"])
 
 # %% ../../nbs/04c_registry.ipynb #2ea22bb1
 def _champion_reasons(cm: dict, champ: dict, champion: str, labels, tol: float) -> list[str]:
@@ -127,7 +127,9 @@ def gate(settings: Settings, version: str, champion: str | None = "auto", min_be
     if champion == "auto": champion = current_version(settings, str(ModelURI(settings.model_name, alias=PRODUCTION)))
     split, labels, tol = held_out_split(settings, version), list(settings.labels), settings.promotion_tolerance
     ood = load_ood(labels=labels) if sorted(labels) == sorted(DEFAULT_LABELS) else None
-    if ood is not None: ood = unseen(ood, trained_on(settings, version, split) | trained_on(settings, None if champion is None else str(champion)))
+    if ood is not None:  # (the candidate's training texts are in `split` already; the champion's extra ones are fetched)
+        seen = set(split.train["text"]) | (set() if split.extra_train is None else set(split.extra_train["text"]))
+        ood = unseen(ood, seen | trained_on(settings, None if champion is None else str(champion)))
     def scored(v):
         m = load_model(settings, str(ModelURI(settings.model_name, version=str(v))))
         s, metrics = measure(m.predictor, split.test, labels)
