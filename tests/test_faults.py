@@ -38,6 +38,18 @@ def test_alias_on_a_corrupt_version_keeps_the_old_model_and_says_so(tmp_path):
         assert not (tmp_path / "cache" / s.model_name / "versions" / v2).exists()  # nothing broken entered the cache
 
 
+def test_a_model_that_cannot_warm_up_is_not_served_and_health_says_why(small_model, tmp_path):
+    "A runtime missing one of the model's dependencies (here VADER's lexicon, shadowed by a package that fails to import)."
+    s, _ = small_model
+    shadow = tmp_path / "shadow" / "vaderSentiment"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('vaderSentiment is not installed in this runtime')")
+    with api_server(tmp_path, api_env(s, tmp_path, PYTHONPATH=shadow.parent), wait="/health") as api:
+        h = wait_until(lambda: (r := api.get("/health").json())["recent_errors"] and r, 60)
+        assert h["recent_errors"][-1]["where"] == "model load (start-up)" and "vaderSentiment" in h["recent_errors"][-1]["error"]
+        assert api.get("/ready").status_code == 503 and h["model"] is None
+
+
 def test_prediction_log_full_or_unwritable_predictions_still_answered(small_model, tmp_path):
     s, _ = small_model
     full = tmp_path / "full"; full.mkdir()

@@ -216,7 +216,9 @@ async def load(self: Service, reason: str) -> dict:
     loop = asyncio.get_running_loop()
     async with self._reload_lock:
         before = self.model.version if self.model else None
-        try: new = await loop.run_in_executor(self.load_pool, load_model, self.settings)
+        try:
+            new = await loop.run_in_executor(self.load_pool, load_model, self.settings)
+            if before != new.version: await loop.run_in_executor(self.load_pool, warm_up, new)  # (one that cannot score is not installed)
         except Exception as e:
             self.metrics.reloads.labels("error").inc()
             self.record_error(f"model load ({reason})", e)
@@ -224,7 +226,6 @@ async def load(self: Service, reason: str) -> dict:
         self.registry_ok, self.registry_checked = new.source == "registry", time.time()
         if new.source == "cache": self.record_error("registry", f"unreachable; serving cached version {new.version}")
         if before != new.version:
-            await loop.run_in_executor(self.load_pool, warm_up, new)
             self._install(new)
             self.metrics.reloads.labels("loaded").inc()
             log.info("serving %s version %s (%s, %s)", new.name, new.version, new.source, reason)
@@ -244,11 +245,12 @@ async def reload(self: Service, reason: str) -> dict:
 async def start_from_cache(self: Service) -> bool:
     "Serve the cached copy of what the alias pointed at last time, if there is one (fast: no MLflow import or call)."
     loop = asyncio.get_running_loop()
-    try: cached = await loop.run_in_executor(self.load_pool, load_from_cache, self.settings)
+    try:
+        cached = await loop.run_in_executor(self.load_pool, load_from_cache, self.settings)
+        if cached is None: return False
+        await loop.run_in_executor(self.load_pool, warm_up, cached)
     except Exception as e:
         self.record_error("model cache", e); return False
-    if cached is None: return False
-    await loop.run_in_executor(self.load_pool, warm_up, cached)
     self._install(cached)
     log.info("serving cached %s version %s; confirming with the registry", cached.name, cached.version)
     return True
