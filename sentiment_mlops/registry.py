@@ -48,7 +48,7 @@ def main(
 ):
     "Promote a model version to an alias behind the quality gate, roll an alias back, or list versions."
     s = Settings()
-    with user_errors():  # (a store without the model, a version that does not exist: one line, exit 2)
+    with user_errors(FileNotFoundError):  # (no store, a store without the model, a version that does not exist: one line, exit 2)
         try:
             if command == "list":
                 _print_versions(list_versions(s))

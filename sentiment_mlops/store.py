@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['log', 'SCORER_PATH', 'ModelUnavailable', 'ModelURI', 'candidate_aliases', 'resolve', 'safe', 'write_json_atomic',
-           'ModelCache', 'load_predictor', 'fetch', 'LoadedModel', 'CacheCorrupt', 'load_from_cache', 'current_version',
-           'load_model']
+           'ModelCache', 'load_predictor', 'fetch', 'LoadedModel', 'CacheCorrupt', 'load_from_cache', 'reading_client',
+           'current_version', 'load_model']
 
 # %% ../nbs/03_store.ipynb #3064f0dc
 import json
@@ -248,18 +248,27 @@ def load_from_cache(settings: Settings, uri: str | None = None) -> LoadedModel |
         except CacheCorrupt: continue  # not cached, or quarantined just now: the registry will provide a good copy
     return None
 
+def reading_client(settings: Settings):
+    """A client on the settings' registry for reading only: a SQLite store that does not exist is unreachable at once (reading
+    never creates a store, and MLflow would retry opening one it cannot create for minutes)."""
+    for uri in (settings.tracking_uri, settings.registry_uri or settings.tracking_uri):
+        path = uri.removeprefix("sqlite:///")
+        if uri.startswith("sqlite:///") and not Path(path).is_file(): raise FileNotFoundError(f"no MLflow store at {path}")
+    return settings.mlflow_client()
+
 def current_version(settings: Settings, uri: str | None = None) -> str | None:
     "The version `uri`'s alias (or its fallback) points at now, or `None` if unset; raises if the registry is down."
     u = ModelURI.parse(uri or settings.serving_uri)
     if u.version is not None: return u.version
-    mv, _ = resolve(settings.mlflow_client(), u, settings.fallback_alias)
+    mv, _ = resolve(reading_client(settings), u, settings.fallback_alias)
     return None if mv is None else str(mv.version)
 
 # %% ../nbs/03_store.ipynb #111d1c6e
 def load_model(settings: Settings, uri: str | None = None) -> LoadedModel:
     "Load the model at `uri` (default: the settings' serving URI) from the registry, or from the cache when it is down."
-    u, cache, client = ModelURI.parse(uri or settings.serving_uri), ModelCache(settings.model_cache_dir), settings.mlflow_client()
+    u, cache = ModelURI.parse(uri or settings.serving_uri), ModelCache(settings.model_cache_dir)
     try:
+        client = reading_client(settings)
         mv, alias = resolve(client, u, settings.fallback_alias)
         if mv is None:
             raise ModelUnavailable(f"no version of {u.name} has the alias {' or '.join(candidate_aliases(u, settings.fallback_alias))}: "
@@ -273,7 +282,8 @@ def load_model(settings: Settings, uri: str | None = None) -> LoadedModel:
     except Exception as e:
         if not _unreachable(e): raise ModelUnavailable(redact(f"cannot load {u}: {e}")) from e
         if (m := load_from_cache(settings, uri)) is not None: return m
-        raise ModelUnavailable(f"the registry at {redact(settings.tracking_uri)} is unreachable ({type(e).__name__}) and no copy of "
-                               f"{u} is cached in {settings.model_cache_dir}") from e
+        why = f"there is {e}" if isinstance(e, FileNotFoundError) else \
+            f"the registry at {redact(settings.tracking_uri)} is unreachable ({type(e).__name__})"
+        raise ModelUnavailable(f"{why} and no copy of {u} is cached in {settings.model_cache_dir}") from e
     if alias: cache.set_alias(u.name, alias, mv.version)
     return loaded
