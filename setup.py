@@ -21,7 +21,8 @@ statuses = [ '1 - Planning', '2 - Pre-Alpha', '3 - Alpha',
     '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive' ]
 py_versions = '3.11 3.12 3.13'.split()
 
-requirements = cfg.get('requirements','').split()
+serve_requirements = cfg.get('serve_requirements','').split()  # (the runtime image installs only these)
+requirements = serve_requirements + cfg.get('requirements','').split()
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
