@@ -7,6 +7,8 @@ __all__ = ['DEFAULT_THRESHOLDS', 'SIGNAL_WEIGHTS', 'build_reference', 'statistic
            'estimated_accuracy', 'detect_drift']
 
 # %% ../nbs/01f_drift.ipynb #640817d4
+from importlib.util import find_spec
+
 import numpy as np
 from scipy import stats
 
@@ -118,6 +120,8 @@ def _tests(reference: dict, window, th: dict) -> tuple[list[dict], list[str]]:
         tests.append(_numeric_test("oov_rate", reference["oov_rate"], window["oov_rate"].dropna(), th))
     if "in_domain" in window and "off_domain_share" in reference: tests.append(_off_domain_test(reference, window["in_domain"], th))
     if "text" in window and window["text"].notna().sum() >= th["min_texts"]:
+        if find_spec("sklearn") is None:  # (the service's image leaves the training stack out)
+            return tests, ["text_content: needs scikit-learn, which this runtime does not install (the training image's report CLI has it)"]
         return tests + [_text_test(reference, window["text"].dropna().tolist(), th)], []
     return tests, ["text_content: texts are not in the log (SENTIMENT_LOG_PRIVACY=full keeps them)"]
 

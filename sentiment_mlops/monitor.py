@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from html import escape
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,8 @@ def _over_time_figure(reference: dict, df, chunks: int) -> str:
     return _figure_png(fig)
 
 def report_figures(reference: dict, df, chunks: int = 10) -> dict[str, str]:
-    "PNG plots (base64) of the window against the reference: labels, confidence, length, drift over time."
+    "PNG plots (base64) of the window against the reference: labels, confidence, length, drift over time; none without matplotlib."
+    if find_spec("matplotlib") is None: return {}  # (the service's image leaves it out: the page says so)
     return {**_distribution_figures(reference, df), "over_time": _over_time_figure(reference, df, chunks)}
 
 # %% ../nbs/04b_monitor.ipynb #1ced31e1
@@ -197,6 +199,8 @@ def _performance_html(perf: dict | None) -> str:
     return ("<h2>Realized performance</h2><p>On the newest labelled predictions (95 % intervals); only the control sample is an "
             "unbiased sample of the traffic.</p><table><tr><th>labels</th><th>n</th><th>accuracy</th><th>macro-F1</th>"
             f"<th>estimated accuracy (CBPE)</th></tr>{rows}</table>")
+
+_NO_PLOTS = "<p>None: no predictions in the window, or matplotlib is not installed in this runtime (the training image's report CLI draws them).</p>"
 
 def render_report(report: dict, figures: dict[str, str]) -> str:
     "A self-contained HTML page of a drift report."
@@ -218,7 +222,7 @@ predictions, checked {escape(str(report.get('checked_at', '')))}, model {escape(
 <p>Estimated accuracy (<em>an estimate without labels</em>): {est.get('value', float('nan')):.3f}
 (reference accuracy {ref_acc})</p>
 {_performance_html(report.get("performance"))}
-<h2>Plots</h2>{imgs}</body></html>"""
+<h2>Plots</h2>{imgs or _NO_PLOTS}</body></html>"""
 
 def write_report(reference: dict, df, out, read_stats: dict | None = None, model: dict | None = None, performance: dict | None = None) -> dict:
     "Run the drift check on `df` and write `out/index.html` and `out/drift.json` (with the realized `performance`, if given); returns the report."

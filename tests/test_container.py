@@ -13,7 +13,7 @@ import yaml
 
 from conftest import REPO
 from containers import CA_BUNDLE, LIMITS, PODMAN, build, engine, inspect, run, size_mb, start
-from servers import free_port, wait_for
+from servers import free_port, wait_for, wait_until
 
 pytestmark = pytest.mark.slow
 RUNTIME, TRAIN, BASE = "localhost/sentiment-mlops:test", "localhost/sentiment-mlops-train:test", "docker.io/library/python:3.11-slim"
@@ -55,7 +55,8 @@ def test_runtime_image_serves_a_mounted_store_as_the_app_user_on_a_read_only_roo
     port = free_port()
     name = start(RUNTIME, f"sentiment-test-{port}", options=[
         "--read-only", "-p", f"127.0.0.1:{port}:8000", "-v", f"{store}:{store}", "-v", f"{logs}:/app/logs",
-        "-e", f"MLFLOW_TRACKING_URI={s.tracking_uri}", "-e", "SENTIMENT_MODEL_CACHE_DIR=/tmp/models"])
+        "-e", f"MLFLOW_TRACKING_URI={s.tracking_uri}", "-e", "SENTIMENT_MODEL_CACHE_DIR=/tmp/models",
+        "-e", "SENTIMENT_LOG_PRIVACY=full", "-e", "SENTIMENT_MONITOR_CACHE_SECONDS=0"])
     try:
         wait_for(f"http://127.0.0.1:{port}/ready", timeout=120)
         r = httpx.post(f"http://127.0.0.1:{port}/predict", json={"text": "great crew, thanks"}, timeout=30)
@@ -69,6 +70,12 @@ def test_runtime_image_serves_a_mounted_store_as_the_app_user_on_a_read_only_roo
         wait = time.time() + 10
         while not (logs / "predictions.jsonl").exists() and time.time() < wait: time.sleep(0.2)
         assert (logs / "predictions.jsonl").stat().st_uid == APP_UID
+        texts = [f"flight {i} was {'great' if i % 2 else 'delayed again'}" for i in range(60)]
+        assert httpx.post(f"http://127.0.0.1:{port}/predict/batch", json={"texts": texts}, timeout=30).status_code == 200
+        drift = wait_until(lambda: (d := httpx.get(f"http://127.0.0.1:{port}/monitoring/drift", timeout=30).json())["window"] >= 61 and d)
+        assert "text_content: needs scikit-learn" in drift["skipped"][0]  # (the one test that needs the training stack says so)
+        page = httpx.get(f"http://127.0.0.1:{port}/monitoring/report", timeout=30)
+        assert page.status_code == 200 and "matplotlib is not installed in this runtime" in page.text
     finally:
         engine("rm", "-f", name, check=False)
 

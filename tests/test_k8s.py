@@ -31,7 +31,7 @@ def test_every_overlay_renders_and_validates_offline(overlay):
     objects = render(overlay)
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(["ConfigMap", "Service", "PersistentVolumeClaim", "Deployment", "HorizontalPodAutoscaler",
-                            "PodDisruptionBudget", "CronJob", "PrometheusRule"]), kinds
+                            "PodDisruptionBudget", "CronJob", "CronJob", "PrometheusRule"]), kinds
     for o in objects:
         assert o["metadata"]["namespace"] == f"sentiment-{overlay}"
         if o["kind"] == "PrometheusRule": continue  # (a custom resource: checked with promtool below)
@@ -73,3 +73,15 @@ def test_the_prometheus_rule_is_the_alerting_rules_file(tmp_path):
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     out = subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_training_runs_on_demand_from_the_training_image_unprivileged(overlay):
+    objects = render(overlay)
+    (train,) = [o for o in objects if o["kind"] == "CronJob" and o["metadata"]["name"] == "sentiment-train"]
+    assert train["spec"]["suspend"]  # (kubectl create job --from=cronjob/sentiment-train … runs it)
+    pod = train["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"].endswith("sentiment_mlops-train:latest") and c["command"] == ["python", "-m", "sentiment_mlops.train"]
+    assert pod["securityContext"]["runAsNonRoot"] and c["securityContext"]["readOnlyRootFilesystem"]
+    assert c["envFrom"] == [{"configMapRef": {"name": one(objects, "ConfigMap")["metadata"]["name"]}}]  # the same tracking server
