@@ -142,7 +142,8 @@ def test_training_image_refuses_to_run_as_root(train_image, tmp_path):
 def compose(project, *args, timeout=1200) -> subprocess.CompletedProcess:
     "podman-compose on the project's docker-compose.yml and the test's override (no pods: each service its own container)."
     cmd = ["podman-compose", "--in-pod", "false", "--podman-args", "--runtime runc", "--podman-run-args", " ".join(LIMITS),
-           "-f", "docker-compose.yml", "-f", "compose.test.yml", *args]
+           "--profile", "train", "-f", "docker-compose.yml", "-f", "compose.test.yml", *args]  # (podman-compose runs a profiled service
+                                                                                               # only with its profile on)
     r = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, f"{' '.join(args)}: {r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r

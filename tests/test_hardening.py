@@ -76,17 +76,29 @@ def test_an_empty_key_file_is_never_a_plain_hash(small_model, tmp_path):
 
 
 def test_reading_the_tail_of_a_log_of_long_lines_is_linear(tmp_path):
-    "2,000 lines of 20 kB took a second when each block read copied the buffer; now it is a few times one read of the file."
+    """2,000 lines of 20 kB took a second when each block read copied the buffer (time growing with the square of the file);
+    now it costs a few times what parsing every line once costs. Judged against that, in the same run, best of three."""
+    import os
     import time
 
     from sentiment_mlops.predlog import read_log
-    (tmp_path / "predictions.jsonl").write_bytes(b"".join(
+    log = tmp_path / "predictions.jsonl"
+    log.write_bytes(b"".join(
         json.dumps({"ts": "2026-01-01T00:00:00Z", "label": "positive", "confidence": 0.9, "pad": "x" * 20_000}).encode() + b"\n"
         for _ in range(2000)))
-    t0 = time.perf_counter(); df, _ = read_log(tmp_path, last=2000); took = time.perf_counter() - t0
-    t0 = time.perf_counter(); (tmp_path / "predictions.jsonl").read_bytes(); once = time.perf_counter() - t0
-    print(f"\nthe last 2,000 lines of 20 kB: {took * 1000:.0f} ms (one read of the file: {once * 1000:.1f} ms)")
-    assert len(df) == 2000 and took < 0.5
+    os.sync()
+
+    def best(f) -> float:
+        took = []
+        for _ in range(3):
+            t0 = time.perf_counter(); f(); took.append(time.perf_counter() - t0)
+        return min(took)
+
+    parse = best(lambda: [json.loads(line) for line in log.read_bytes().splitlines()])
+    tail = best(lambda: read_log(tmp_path, last=2000))
+    assert len(read_log(tmp_path, last=2000)[0]) == 2000
+    print(f"\nthe last 2,000 lines of 20 kB: {tail * 1000:.0f} ms; parsing each line once: {parse * 1000:.0f} ms ({tail / parse:.1f}x)")
+    assert tail / parse < 5
 
 
 def test_hash_privacy_is_keyed_by_default_and_the_log_files_are_private(small_model, tmp_path):
