@@ -53,6 +53,13 @@ def start(cmd: list[str], env: dict, log: Path, health_url: str, timeout=120) ->
     return Server(proc, health_url.rsplit("/", 1)[0], log), time.perf_counter() - t0
 
 
+def start_api(env: dict, log: Path, *args, wait: str = "/ready", timeout=120) -> tuple[Server, float]:
+    "Start `python -m sentiment_mlops.serve` with `args` on a free port; the server, and the seconds until `wait` answered 200."
+    port = free_port()
+    return start([sys.executable, "-m", "sentiment_mlops.serve", "--port", str(port), *map(str, args)], env, log,
+                 f"http://127.0.0.1:{port}{wait}", timeout)
+
+
 def settled(url: str, timeout=120) -> float:
     "Wait until our API has confirmed its model with the registry (start-up from the cache checks in the background)."
     import httpx

@@ -6,18 +6,15 @@ each run. Every answer must be 200 or 503 (shed, not queued). Bar: p99 <= 250 ms
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-from common import free_port, production_store, recorded, start, stop, test_texts, wrk
+from common import production_store, recorded, start_api, stop, test_texts, wrk
 from servers import first_ready
 
 
 def one_run(env: dict, tmp: Path, bodies: list[str], i: int) -> dict:
-    port = free_port()
-    server, _ = start([sys.executable, "-m", "sentiment_mlops.serve", "--port", str(port)], env, tmp / f"run{i}.log",
-                      f"http://127.0.0.1:{port}/health")
+    server, _ = start_api(env, tmp / f"run{i}.log", wait="/health")
     try:
         first_ready(server.url)  # (no warm-up: the load starts the moment the worker says it is ready)
         r = wrk(server.url, "/predict", bodies, 10, 1024, threads=4)

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import body, free_port, post, production_store, settled, start, stop, test_texts, wrk, recorded
+from common import body, free_port, post, production_store, settled, start, start_api, stop, test_texts, wrk, recorded
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -48,12 +48,11 @@ def main():
     texts = test_texts()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     env = {"MLFLOW_TRACKING_URI": uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp / "cache")}  # (the model loads without pickle)
-    p_ml, p_us = free_port(), free_port()
+    p_ml = free_port()
     mlf, t_ml = start([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/SentimentAnalysisModel@production",
                        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(p_ml)], env, tmp / "mlflow.log",
                       f"http://127.0.0.1:{p_ml}/ping")
-    ours, t_us = start([sys.executable, "-m", "sentiment_mlops.serve", "--port", str(p_us)], env, tmp / "ours.log",
-                       f"http://127.0.0.1:{p_us}/ready")
+    ours, t_us = start_api(env, tmp / "ours.log")
     try:
         settled(ours.url)  # steady state: the background registry check (and its MLflow import) is done
         probe = texts[:8]

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from common import free_port, recorded, start, stop, test_texts
+from common import recorded, start_api, stop, test_texts
 
 TOKEN = "soak-admin-token-0123456789"
 
@@ -160,12 +160,11 @@ def main():
     ap.add_argument("--no-record", action="store_true", help="do not write the result into the benchmarks page")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
-    uri, texts, port = store(tmp, a.sample_size), test_texts(3000), free_port()
+    uri, texts = store(tmp, a.sample_size), test_texts(3000)
     env = {"MLFLOW_TRACKING_URI": uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp / "cache"), "SENTIMENT_LOG_DIR": str(tmp / "logs"),
            "SENTIMENT_ADMIN_TOKEN": TOKEN, "SENTIMENT_RELOAD_CHECK_SECONDS": "10", "SENTIMENT_LOG_MAX_BYTES": str(4 * 2**20),
            "SENTIMENT_MONITOR_INTERVAL_SECONDS": "30"}
-    server, _ = start([sys.executable, "-m", "sentiment_mlops.serve", "--port", str(port), "--workers", str(a.workers)], env,
-                      tmp / "server.log", f"http://127.0.0.1:{port}/ready")
+    server, _ = start_api(env, tmp / "server.log", "--workers", a.workers)
     def run():
         cap = capacity(server.url, texts)
         rate = max(20.0, cap * a.load)

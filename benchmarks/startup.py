@@ -5,17 +5,14 @@ local cache, and restart with the tracking server unreachable. Bar: <= 5 s with 
 """
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-from common import free_port, production_store, start, stop, recorded
+from common import production_store, start_api, stop, recorded
 
 
 def ready_seconds(env: dict, tmp: Path, name: str) -> float:
-    port = free_port()
-    server, t = start([sys.executable, "-m", "sentiment_mlops.serve", "--port", str(port)], env, tmp / f"{name}.log",
-                      f"http://127.0.0.1:{port}/ready")
+    server, t = start_api(env, tmp / f"{name}.log")
     stop(server)
     return t
 

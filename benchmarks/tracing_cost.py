@@ -7,12 +7,11 @@ Bar: with tracing on, p99 grows by at most 10 %.
 import argparse
 import http.server
 import statistics
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
-from common import body, free_port, production_store, recorded, start, stop, test_texts, wrk
+from common import body, production_store, recorded, start_api, stop, test_texts, wrk
 
 
 class Collector(http.server.BaseHTTPRequestHandler):
@@ -39,9 +38,7 @@ def main():
               **dict(v.split("=", 1) for v in a.otel)}
     servers = {}
     for name, env in (("off", base), ("on", traced)):
-        port = free_port()
-        servers[name], _ = start([sys.executable, "-m", "sentiment_mlops.serve", "--port", str(port)], env, tmp / f"{name}.log",
-                                 f"http://127.0.0.1:{port}/ready")
+        servers[name], _ = start_api(env, tmp / f"{name}.log")
     try:
         bodies = [body({"text": t}) for t in texts]
         for s in servers.values(): wrk(s.url, "/predict", bodies, 3, 16)  # warm up
