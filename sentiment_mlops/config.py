@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['STAGING', 'PRODUCTION', 'DEFAULT_LABELS', 'EXTRA_DOMAIN', 'MIN_TOKEN_CHARS', 'MODEL_URI', 'utc_now', 'redact',
-           'validation_errors', 'user_errors', 'project_root', 'resolve_sqlite', 'TrackingSettings', 'ServingSettings',
-           'MonitoringSettings', 'Settings', 'settings_error', 'env_var', 'settings_table']
+           'validation_errors', 'user_errors', 'project_root', 'resolve_sqlite', 'sqlite_path', 'TrackingSettings',
+           'ServingSettings', 'MonitoringSettings', 'Settings', 'settings_error', 'env_var', 'settings_table']
 
 # %% ../nbs/00a_config.ipynb #607e2d9a
 import getpass
@@ -80,6 +80,10 @@ def resolve_sqlite(uri: str | None, start=None) -> str | None:
     "A relative `sqlite:///path` made absolute against `project_root(start)`; any other URI unchanged."
     if uri is None or not uri.startswith("sqlite:///") or uri.startswith("sqlite:////"): return uri
     return "sqlite:///" + str(project_root(start) / uri.removeprefix("sqlite:///"))
+
+def sqlite_path(uri: str) -> Path | None:
+    "The database file of a `sqlite:///path` URI; `None` for any other store."
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 # %% ../nbs/00a_config.ipynb #7f2d8f8e
 class TrackingSettings(BaseSettings):

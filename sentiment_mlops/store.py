@@ -23,7 +23,7 @@ import numpy as np
 
 from fastcore.basics import patch
 
-from .config import MODEL_URI, Settings, redact
+from .config import MODEL_URI, Settings, redact, sqlite_path
 from .scorer import FastScorer
 
 log = logging.getLogger(__name__)
@@ -251,9 +251,9 @@ def load_from_cache(settings: Settings, uri: str | None = None) -> LoadedModel |
 def reading_client(settings: Settings):
     """A client on the settings' registry for reading only: a SQLite store that does not exist is unreachable at once (reading
     never creates a store, and MLflow would retry opening one it cannot create for minutes)."""
-    for uri in (settings.tracking_uri, settings.registry_uri or settings.tracking_uri):
-        path = uri.removeprefix("sqlite:///")
-        if uri.startswith("sqlite:///") and not Path(path).is_file(): raise FileNotFoundError(f"no MLflow store at {path}")
+    for uri in {settings.tracking_uri, settings.registry_uri or settings.tracking_uri}:
+        db = sqlite_path(uri)
+        if db is not None and not db.is_file(): raise FileNotFoundError(f"no MLflow store at {db}")
     return settings.mlflow_client()
 
 def current_version(settings: Settings, uri: str | None = None) -> str | None:

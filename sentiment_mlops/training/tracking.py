@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import STAGING, Settings
+from ..config import STAGING, Settings, sqlite_path
 from .evaluate import flat_metrics
 from .model import TRUSTED_TYPES, to_scorer
 from ..pyfunc import save_model
@@ -26,9 +26,8 @@ from ..pyfunc import save_model
 def artifact_root(settings: Settings) -> str | None:
     "Artifact location of a new experiment: the setting, else `mlruns/` beside a SQLite database, else the server's."
     if settings.artifact_location: return settings.artifact_location
-    if settings.tracking_uri.startswith("sqlite:///"):
-        return (Path(settings.tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
-    return None
+    db = sqlite_path(settings.tracking_uri)
+    return None if db is None else (db.resolve().parent / "mlruns").as_uri()
 
 def ensure_experiment(settings: Settings, client=None) -> str:
     "The id of the settings' experiment, created (with `artifact_root`) if it does not exist."
