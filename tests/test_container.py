@@ -14,6 +14,7 @@ import yaml
 from conftest import REPO
 from containers import CA_BUNDLE, LIMITS, PODMAN, build, engine, inspect, run, size_mb, start
 from servers import free_port, wait_for, wait_until
+from sentiment_mlops.config import sqlite_path
 
 pytestmark = pytest.mark.slow
 RUNTIME, TRAIN, BASE = "localhost/sentiment-mlops:test", "localhost/sentiment-mlops-train:test", "docker.io/library/python:3.11-slim"
@@ -47,7 +48,7 @@ def test_runtime_image_carries_the_service_only(runtime_image):
 
 def test_runtime_image_serves_a_mounted_store_as_the_app_user_on_a_read_only_root(runtime_image, small_model, tmp_path):
     s, result = small_model
-    store = s.tracking_uri.removeprefix("sqlite:///").rsplit("/", 1)[0]
+    store = sqlite_path(s.tracking_uri).parent
     subprocess.run(["chmod", "-R", "o+rX", store], check=True)  # (the app user reads the store, as from a shared volume)
     logs = tmp_path / "logs"
     logs.mkdir(mode=0o700)
@@ -82,7 +83,7 @@ def test_runtime_image_serves_a_mounted_store_as_the_app_user_on_a_read_only_roo
 
 def test_baked_image_answers_with_networking_off(runtime_image, small_model):
     s, result = small_model
-    store = s.tracking_uri.removeprefix("sqlite:///").rsplit("/", 1)[0]
+    store = sqlite_path(s.tracking_uri).parent
     if not PODMAN: pytest.skip("baking from a SQLite store mounts it into the build, which only podman can (Docker: a tracking server)")
     seconds = build(RUNTIME + "-baked", build_args={"BAKE_MODEL_FROM": s.tracking_uri}, volumes=[f"{store}:{store}:ro"])
     print(f"\nbaked image: built in {seconds:.0f} s, {size_mb(RUNTIME + '-baked'):.0f} MB")
@@ -129,7 +130,7 @@ def test_training_image_trains_and_registers_from_a_mounted_clone_as_its_owner(t
     run(TRAIN, "papermill", "nbs/02_train.ipynb", "/tmp/out.ipynb", "-p", "sample_size", "3000", "-p", "min_macro_f1", "0.5",
         "-p", "ood", "False", "--cwd", "nbs", options=mount, timeout=1200)
     assert versions(clone / "mlflow.db") == [("SentimentAnalysisModel", 1), ("SentimentAnalysisModel", 2)]
-    written = [p for p in [clone / "mlflow.db", *(clone / "mlruns").rglob("*")]]
+    written = [clone / "mlflow.db", *(clone / "mlruns").rglob("*")]
     assert written and {(p.stat().st_uid, p.stat().st_gid) for p in written} == {(1000, 1000)}
 
 
