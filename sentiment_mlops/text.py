@@ -78,12 +78,13 @@ def _plain(text: str) -> str | None:
     return None if _NOT_PLAIN.search(text) else text
 
 HANDLE, LINK = "@user", "http"  # what every @handle and every link becomes
-HANDLES = re.compile(r"(?<![\w@])@\w+")  # (not the @ of an e-mail address: a word character before it)
+HANDLES = re.compile(r"@(?<![\w@]@)\w+")  # (not the @ of an e-mail address: no word character or @ before it)
 LINKS = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 
 def placeholders(text: str) -> str:
     "`text` with every link replaced by `http` and every @handle by `@user`: what is said, not to whom or where."
-    return HANDLES.sub(HANDLE, LINKS.sub(LINK, text))
+    if "://" in text or "www." in text.lower(): text = LINKS.sub(LINK, text)  # (a link holds one of the two)
+    return HANDLES.sub(HANDLE, text) if "@" in text else text
 
 def normalize_text(text: str) -> str:
     """One Unicode form (NFKC), HTML entities decoded (a bounded number of rounds), known mojibake repaired, quotes

