@@ -81,7 +81,7 @@ def stop(server: Server):
 def body(obj) -> str: return json.dumps(obj, ensure_ascii=False)
 
 
-def post(url, obj): return httpx.post(url, json=obj, timeout=60)
+def post(url, obj, headers: dict | None = None): return httpx.post(url, json=obj, headers=headers, timeout=60)
 
 
 PAGE = REPO / "nbs" / "08_benchmarks.ipynb"

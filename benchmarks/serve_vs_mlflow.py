@@ -9,6 +9,8 @@ machine whose speed drifts, one run per side would compare two different machine
 Bars: single-text requests/s >= 6x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x;
 and, once both servers are stopped, the served scorer itself in this process, one thread: >= 10,000 texts/s.
 Both sides serve the same registered version — the portable MLflow model, which answers labels and probabilities.
+This service runs as a team would expose it: every prediction needs an API key (a keys file, one `predict` key sent by
+every request), tracing off; `mlflow models serve` has no keys.
 """
 import argparse
 import statistics
@@ -48,15 +50,19 @@ def main():
     texts = test_texts()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     env = {"MLFLOW_TRACKING_URI": uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp / "cache")}  # (the model loads without pickle)
+    from sentiment_mlops.keys import new_key, write_keys
+    key, record = new_key("bench", ["predict"])
+    write_keys(tmp / "keys.json", {"bench": record})
+    auth = {"Authorization": f"Bearer {key}"}
     p_ml = free_port()
     mlf, t_ml = start([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/SentimentAnalysisModel@production",
                        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(p_ml)], env, tmp / "mlflow.log",
                       f"http://127.0.0.1:{p_ml}/ping")
-    ours, t_us = start_api(env, tmp / "ours.log")
+    ours, t_us = start_api({**env, "SENTIMENT_API_KEYS_FILE": str(tmp / "keys.json")}, tmp / "ours.log")
     try:
         settled(ours.url)  # steady state: the background registry check (and its MLflow import) is done
         probe = texts[:8]
-        a_lab = [p["label"] for p in post(f"{ours.url}/predict/batch", {"texts": probe}).json()["predictions"]]
+        a_lab = [p["label"] for p in post(f"{ours.url}/predict/batch", {"texts": probe}, auth).json()["predictions"]]
         b_lab = [p["label"] for p in post(f"{mlf.url}/invocations", {"dataframe_records": [{"text": t} for t in probe]}).json()["predictions"]]
         assert a_lab == b_lab, (a_lab, b_lab)  # same model, same answers
 
@@ -71,15 +77,16 @@ def main():
                 ("single text", "/predict", single_ours, "/invocations", single_ml, 1),
                 (f"batch of {a.batch}", "/predict/batch", batch_ours, "/invocations", batch_ml, a.batch)]:
             conns = a.connections if per == 1 else 4
-            wrk(ours.url, path_o, bo, 2, conns); wrk(mlf.url, path_m, bm, 2, conns)  # warm both up
+            wrk(ours.url, path_o, bo, 2, conns, headers=auth); wrk(mlf.url, path_m, bm, 2, conns)  # warm both up
             runs_o, runs_m = [], []
             for _ in range(a.rounds):  # take turns
-                runs_o.append(wrk(ours.url, path_o, bo, a.seconds, conns)); runs_m.append(wrk(mlf.url, path_m, bm, a.seconds, conns))
+                runs_o.append(wrk(ours.url, path_o, bo, a.seconds, conns, headers=auth)); runs_m.append(wrk(mlf.url, path_m, bm, a.seconds, conns))
             print(f"{name}, {conns} clients, each round (ours / mlflow {'req' if per == 1 else 'texts'}/s): " + ", ".join(
                 f"{o['rps'] * per:.0f} / {m['rps'] * per:.0f}" for o, m in zip(runs_o, runs_m)))
             rows.append((name, conns, per, median_run(runs_o), median_run(runs_m)))
         print(f"\nsame model (SentimentAnalysisModel@production), 127.0.0.1, wrk {a.seconds} s per point, "
               f"median of {a.rounds} alternating rounds")
+        print("sentiment_mlops with an API key on every request, tracing off; mlflow models serve without keys")
         print(f"start-up to ready: sentiment_mlops {t_us:.1f} s, mlflow models serve {t_ml:.1f} s\n")
         print(f"{'load':<16}{'clients':>8} | {'sentiment_mlops':>32} | {'mlflow models serve':>32} | ratio")
         for name, conns, per, o, m in rows:
