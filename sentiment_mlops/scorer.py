@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TOKEN_PATTERN', 'LEXICON', 'LEXICON_COLUMNS', 'FORMAT', 'WORD_ARRAYS', 'LEXICON_ARRAYS', 'LEXICON_WORDS', 'NORMALIZE',
-           'ngram_hashes', 'code_points', 'term_hashes', 'radix_sorted', 'count_matrix', 'char_wb_counts',
+           'KeyTable', 'ngram_hashes', 'code_points', 'term_hashes', 'radix_sorted', 'count_matrix', 'char_wb_counts',
            'tfidf_weight', 'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes', 'token_spans',
            'span_hashes', 'TokenSpans', 'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon',
            'lexicon_reference', 'Lexicon', 'FastScorer', 'lexicon_scores', 'guard_features', 'Scored', 'score_texts',
@@ -25,6 +25,16 @@ from fastcore.basics import patch
 from .text import MAX_TEXT_CHARS, normalize_text, text_problem
 
 # %% ../nbs/01b_scorer.ipynb #69790ca8
+class KeyTable:
+    """Where each of many 64-bit keys is among unique `keys` (-1: absent): pandas' hash table, asked directly (`Index.get_indexer`
+    checks its argument first, 15 µs a call — a one-text request asks seven times)."""
+    def __init__(self, keys):
+        self.index = pd.Index(np.asarray(keys))
+        self.is_unique = self.index.is_unique
+
+    def __len__(self) -> int: return len(self.index)
+    def get_indexer(self, keys) -> np.ndarray: return self.index._engine.get_indexer(np.asarray(keys, dtype=self.index.dtype))
+
 _HASH_BASE, _LENGTH_SALT = np.uint64(0x100000001B3), np.uint64(0x9E3779B97F4A7C15)
 
 def ngram_hashes(codes: np.ndarray, n: int) -> np.ndarray:
@@ -65,24 +75,29 @@ def count_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> 
     X.has_canonical_format = True
     return X
 
-def char_wb_counts(docs: list[str], table: pd.Index, ngram_range: tuple[int, int]) -> sp.csr_matrix:
-    "Counts of `table`'s character n-grams (scikit-learn's `char_wb` analyzer) in `docs`; column `j` = `table[j]`."
-    words, per_doc = [], []
-    for d in docs:
-        ws = d.lower().split(); per_doc.append(len(ws)); words.extend(ws)
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2  # each word padded: " w "
-    codes = code_points(" " + "  ".join(words) + " " if words else "")
-    word_at = np.repeat(np.arange(len(words)), lengths)
-    doc_of_word = np.repeat(np.arange(len(docs)), per_doc)
+@functools.cache
+def _bmp_spaces() -> np.ndarray:
+    return np.array([chr(c).isspace() for c in range(0x10000)])  # (no code point beyond the BMP is a space)
+
+def char_wb_counts(docs: list[str], table: KeyTable, ngram_range: tuple[int, int]) -> sp.csr_matrix:
+    """Counts of `table`'s character n-grams (scikit-learn's `char_wb` analyzer, `ngram_range` from 3 up) in `docs`; column
+    `j` = `table[j]`. The lower-cased texts are one array, joined by line breaks and framed by spaces, every space (what
+    `str.split` splits at) read as `" "`: a window of 3 or more characters is one of a padded word's n-grams exactly when
+    no space is inside it (its ends may be the padding)."""
+    lowered = [d.lower() for d in docs]
+    codes = code_points(" " + "\n".join(lowered) + " ")
+    blank = _bmp_spaces()[np.minimum(codes, 0xFFFF)] & (codes <= 0xFFFF)
+    codes[blank] = 32
+    blanks_before = np.concatenate([[0], np.cumsum(blank)])
+    doc_at = np.repeat(np.arange(len(docs)), np.fromiter(map(len, lowered), np.int64, len(docs)) + 1)  # (each text and its line break)
     rows, cols = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for n in range(ngram_range[0], ngram_range[1] + 1):
-        if len(codes) < n: break
-        h = ngram_hashes(codes, n)
-        inside = word_at[:len(h)] == word_at[n - 1:]  # windows that do not cross a word boundary
-        h, first = h[inside], word_at[:len(h)][inside]
-        j = table.get_indexer(h)
+        L = len(codes) - n + 1
+        if L <= 0: break
+        inside = np.flatnonzero(blanks_before[n - 1:n - 1 + L] == blanks_before[1:1 + L])  # windows with no space inside
+        j = table.get_indexer(ngram_hashes(codes, n)[inside])
         hit = j >= 0
-        rows.append(doc_of_word[first[hit]]); cols.append(j[hit])
+        rows.append(doc_at[inside[hit]]); cols.append(j[hit])
     return count_matrix(np.concatenate(rows), np.concatenate(cols), (len(docs), len(table)))
 
 # %% ../nbs/01b_scorer.ipynb #ed2b9797
@@ -183,7 +198,7 @@ def token_spans_of(docs: list[str]) -> TokenSpans:
     doc = np.searchsorted(np.cumsum(np.fromiter(map(len, lowered), np.int64, len(lowered)) + 1), starts, side="right")
     return TokenSpans(codes, starts, ends, doc, span_hashes(codes, starts, ends))
 
-def token_runs(docs: list[str], table: pd.Index, spans: TokenSpans | None = None) -> tuple[np.ndarray, np.ndarray]:
+def token_runs(docs: list[str], table: KeyTable, spans: TokenSpans | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`(ids, doc)` of `TOKEN_PATTERN`'s tokens in the lower-cased `docs`: the position of each token's hash in `table`
     (the vocabulary's `term_hashes`; -1 if absent) and the document it is in (`spans`: `docs`' spans, if already known)."""
     spans = token_spans_of(docs) if spans is None else spans
@@ -197,10 +212,10 @@ class WordCounter:
         self.findall, self.ngram_range, self.n_features = re.compile(pattern).findall, tuple(ngram_range), n_features
         words = unpack_strings(tokens, token_lengths)
         self.token_id = {w: i for i, w in enumerate(words)}
-        self.token_table = pd.Index(term_hashes(words)) if pattern == TOKEN_PATTERN else None
+        self.token_table = KeyTable(term_hashes(words)) if pattern == TOKEN_PATTERN else None
         if self.token_table is not None and not self.token_table.is_unique: self.token_table = None  # (then the regex)
         self.unigram_cols = np.append(unigram_cols, -1)  # (index -1: an unknown token)
-        self.bigrams, self.bigram_cols = pd.Index(bigram_keys), bigram_cols
+        self.bigrams, self.bigram_cols = KeyTable(bigram_keys), bigram_cols
 
     def token_ids(self, docs: list[str], spans: TokenSpans | None = None) -> tuple[np.ndarray, np.ndarray]:
         "`(ids, doc)`: the id of every token of `docs` (-1 if unknown) and the document it is in (`spans`: if already known)."
@@ -275,7 +290,7 @@ _BUT, _NT = term_hashes(["but"])[0], code_points("n't")
 class Lexicon:
     "`LEXICON_COLUMNS` of texts from a rated-word lexicon (as `term_hashes`), standardised as `(raw - mean) * scale`."
     def __init__(self, hashes, valence, negators, mean=None, scale=None):
-        self.table, self.valence, self.negators = pd.Index(hashes), np.asarray(valence, dtype=float), pd.Index(negators)
+        self.table, self.valence, self.negators = KeyTable(hashes), np.asarray(valence, dtype=float), KeyTable(negators)
         if not self.table.is_unique: raise ValueError("corrupt lexicon: two words share a hash")
         self.mean, self.scale = mean, scale
 
@@ -326,7 +341,7 @@ class FastScorer:
         if b["kind"] == "lexicon": return b, Lexicon(*(a(k) for k in LEXICON_ARRAYS)), None, a("weights")
         if b["kind"] == "word": counter = WordCounter(b["pattern"], b["ngram_range"], len(a("idf")), *(a(k) for k in WORD_ARRAYS))
         else:
-            counter = pd.Index(a("hashes"))
+            counter = KeyTable(a("hashes"))
             if not counter.is_unique: raise ValueError("corrupt scorer: two character n-grams share a hash")
         return b, counter, a("idf"), a("weights")
 

@@ -12,7 +12,6 @@ __all__ = ['MODEL_DEFAULTS', 'MODEL_FAMILIES', 'TRUSTED_TYPES', 'TfidfFeatures',
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import skops.io as sio
 from fastcore.basics import patch
@@ -25,7 +24,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import check_is_fitted
 
-from ..scorer import (FORMAT, LEXICON, NORMALIZE, TOKEN_PATTERN, FastScorer, Lexicon, Scored, _log_softmax,
+from ..scorer import (FORMAT, LEXICON, NORMALIZE, TOKEN_PATTERN, FastScorer, KeyTable, Lexicon, Scored, _log_softmax,
                                     _softmax, char_wb_counts, guard_features, pack_strings, term_hashes, tfidf_weight,
                                     unpack_strings, vader_lexicon, word_arrays)
 from ..text import normalize_text
@@ -34,10 +33,10 @@ from ..text import normalize_text
 class TfidfFeatures(TfidfVectorizer):
     "A `TfidfVectorizer` with a faster `transform` whose vocabulary is saved as two arrays, not a dict."
     def _char_table(self):
-        "A hash table (`pd.Index`) of the vocabulary's n-gram hashes, position = column (once per vocabulary; `None` on a collision)."
+        "A hash table (`KeyTable`) of the vocabulary's n-gram hashes, position = column (once per vocabulary; `None` on a collision)."
         cached = self.__dict__.get("_table")
         if cached is not None and cached[0] is self.vocabulary_: return cached[1]
-        table = pd.Index(term_hashes(sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)))
+        table = KeyTable(term_hashes(sorted(self.vocabulary_, key=self.vocabulary_.__getitem__)))
         if not table.is_unique: table = None
         self.__dict__["_table"] = (self.vocabulary_, table)
         return table
