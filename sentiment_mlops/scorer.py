@@ -313,7 +313,9 @@ def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window:
     negated = rated & (c[k] - c[k - np.minimum(at, window)] > 0)
     v = np.where(rated, self.valence[j], 0.0) * np.where(negated, flip, 1.0)
     is_but = h == _BUT
-    but = np.full(nd, -1); d, first = np.unique(doc[is_but], return_index=True); but[d] = at[is_but][first]
+    bd, ba = doc[is_but], at[is_but]
+    first = np.flatnonzero(np.diff(bd, prepend=-1))  # (each text's first "but": `doc` is sorted)
+    but = np.full(nd, -1); but[bd[first]] = ba[first]
     v *= np.where(but[doc] < 0, 1.0, np.where(at < but[doc], 0.5, 1.5))
     pos, neg = rated & (v > 0), rated & (v <= 0)
     P, N, n = np.bincount(doc, v * pos, nd), np.bincount(doc, v * neg, nd), np.maximum(np.bincount(doc, minlength=nd), 1)
@@ -441,8 +443,8 @@ def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndar
 
 @patch
 def warm_up(self: FastScorer, texts=("a probe text",)):
-    "Build what the scorer would build on first use — the character table, the off-domain head's lexicon analyzer — and score `texts`."
-    _bmp_classes()
+    "Build what the scorer would build on first use — the character tables, the off-domain head's lexicon analyzer — and score `texts`."
+    _bmp_classes(); _bmp_spaces()
     g = self.meta.get("guard")
     if g and self.__dict__.get("_analyzer") is None: self._analyzer = _lexicon_analyzer(g["lexicon"])
     self.predict(list(texts))
