@@ -189,14 +189,15 @@ class TokenSpans(NamedTuple):
     ends: np.ndarray
     doc: np.ndarray  # the text each token is in
     hashes: np.ndarray  # each token's `term_hashes` key
+    bounds: np.ndarray  # where each text's line break is in `codes` (one past its end)
 
 def token_spans_of(docs: list[str]) -> TokenSpans:
     "The `TokenSpans` of `docs`: computed once per batch, read by the word counts and the lexicon."
     lowered = [d.lower() for d in docs]
     codes = code_points("\n".join(lowered))
     starts, ends = token_spans(char_classes(codes))
-    doc = np.searchsorted(np.cumsum(np.fromiter(map(len, lowered), np.int64, len(lowered)) + 1), starts, side="right")
-    return TokenSpans(codes, starts, ends, doc, span_hashes(codes, starts, ends))
+    bounds = np.cumsum(np.fromiter(map(len, lowered), np.int64, len(lowered)) + 1) - 1
+    return TokenSpans(codes, starts, ends, np.searchsorted(bounds, starts), span_hashes(codes, starts, ends), bounds)
 
 def token_runs(docs: list[str], table: KeyTable, spans: TokenSpans | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`(ids, doc)` of `TOKEN_PATTERN`'s tokens in the lower-cased `docs`: the position of each token's hash in `table`
@@ -302,7 +303,7 @@ class Lexicon:
 @patch
 def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window: int = 3, flip: float = -0.74) -> np.ndarray:
     "`LEXICON_COLUMNS` of each of `docs` (rows), by the rule above, for the whole batch at once."
-    codes, starts, ends, doc, h = token_spans_of(docs) if spans is None else spans
+    codes, starts, ends, doc, h, bounds = token_spans_of(docs) if spans is None else spans
     nd, k = len(docs), np.arange(len(starts))
     j = self.table.get_indexer(h); rated = j >= 0
     nt, long = np.zeros(len(k), bool), np.flatnonzero(ends - starts >= 3)  # (a shorter token cannot end in "n't")
@@ -320,7 +321,7 @@ def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window:
     pos, neg = rated & (v > 0), rated & (v <= 0)
     P, N, n = np.bincount(doc, v * pos, nd), np.bincount(doc, v * neg, nd), np.maximum(np.bincount(doc, minlength=nd), 1)
     s = P + N
-    marks = [np.fromiter((ch in t for t in docs), bool, nd) for ch in "!?"]
+    marks = [np.bincount(np.searchsorted(bounds, np.flatnonzero(codes == ord(ch))), minlength=nd) > 0 for ch in "!?"]
     return np.column_stack([s / np.sqrt(s * s + 15), P / np.sqrt(n), N / np.sqrt(n), np.bincount(doc, pos, nd) / n,
                             np.bincount(doc, neg, nd) / n, np.bincount(doc, negated, nd) > 0, *marks]).astype(float)
 
