@@ -33,7 +33,9 @@ class KeyTable:
         self.is_unique = self.index.is_unique
 
     def __len__(self) -> int: return len(self.index)
-    def get_indexer(self, keys) -> np.ndarray: return self.index._engine.get_indexer(np.asarray(keys, dtype=self.index.dtype))
+    def get_indexer(self, keys) -> np.ndarray:
+        "The position of each of `keys` among the table's keys, -1 where it is not one of them."
+        return self.index._engine.get_indexer(np.asarray(keys, dtype=self.index.dtype))
 
 _HASH_BASE, _LENGTH_SALT = np.uint64(0x100000001B3), np.uint64(0x9E3779B97F4A7C15)
 
