@@ -178,12 +178,18 @@ def char_classes(codes: np.ndarray) -> np.ndarray:
     return c
 
 def token_spans(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    "`(starts, ends)` of `TOKEN_PATTERN`'s matches in a text whose characters have the classes `classes`."
-    idx = np.arange(len(classes))
-    last = np.maximum.accumulate(np.where(classes != 3, idx, -1))  # the nearest character that is not @ # '
-    before = np.where(last >= 0, classes[np.maximum(last, 0)], 0)
-    run = np.where(classes == 3, np.where(before == 0, 1, before), classes)
-    edges = np.flatnonzero(np.diff(run, prepend=0, append=0))
+    """`(starts, ends)` of `TOKEN_PATTERN`'s matches in a text whose characters have the classes `classes`: each `@ # '`
+    joins the run of the nearest character before it that is not one of them (a word run after a space or at the start)."""
+    n, run = len(classes), classes.copy()
+    at = np.flatnonzero(classes == 3)
+    if len(at):
+        others = np.flatnonzero(classes != 3)
+        k = np.searchsorted(others, at) - 1  # (the nearest character before that is not @ # ')
+        before = np.where(k >= 0, classes[others[np.maximum(k, 0)]] if len(others) else 0, 0)
+        run[at] = np.where(before == 0, 1, before)
+    change = np.zeros(n + 1, dtype=bool)  # (where the run's class changes, with a space before and after the text)
+    if n: change[0], change[n] = run[0] != 0, run[n - 1] != 0; np.not_equal(run[1:], run[:-1], out=change[1:n])
+    edges = np.flatnonzero(change)
     starts, ends = edges[:-1], edges[1:]
     keep = run[starts] != 0
     return starts[keep], ends[keep]

@@ -71,11 +71,16 @@ def _repair(text: str) -> str:
     text = ftfy.fix_text(text, unescape_html=False, uncurl_quotes=True, normalization=FORM)
     return " ".join(text.split())[:cap]
 
+def _printable_ascii(text: str) -> bool:
+    "No character of `text` is beyond printable ASCII, tabs and line breaks (two C calls where that holds without them)."
+    return text.isascii() and (text.isprintable() or _NOT_PLAIN.search(text) is None)
+
 def _plain(text: str) -> str | None:
     "`text` with its entities decoded, if it is printable ASCII before and after (else `None`)."
-    if _NOT_PLAIN.search(text): return None
+    if not _printable_ascii(text): return None
+    if "&" not in text: return text  # (no entity to decode)
     text = unescape_entities(text)
-    return None if _NOT_PLAIN.search(text) else text
+    return text if _printable_ascii(text) else None
 
 HANDLE, LINK = "@user", "http"  # what every @handle and every link becomes
 HANDLES = re.compile(r"@(?<![\w@]@)\w+")  # (not the @ of an e-mail address: no word character or @ before it)
