@@ -6,8 +6,8 @@ Both servers serve SentimentAnalysisModel@production (the default full-corpus mo
 store has none) on 127.0.0.1; wrk drives each for `--seconds` per point, single texts and batches of 256.
 The two servers take turns for `--rounds` rounds and each figure is the median of its rounds: on a shared
 machine whose speed drifts, one run per side would compare two different machines.
-Bars: single-text requests/s >= 6x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 1.5x;
-and, once both servers are stopped, the served scorer itself in this process, one thread: >= 10,000 texts/s.
+Bars: single-text requests/s >= 6x MLflow's, p99 <= 25 ms at 16 clients; batch texts/s >= 2x;
+and, once both servers are stopped, the served scorer itself in this process, one thread: >= 40,000 texts/s.
 Both sides serve the same registered version — the portable MLflow model, which answers labels and probabilities.
 This service runs as a team would expose it: every prediction needs an API key (a keys file, one `predict` key sent by
 every request), tracing off; `mlflow models serve` has no keys.
@@ -96,14 +96,14 @@ def main():
             for who, r in (("sentiment_mlops", o), ("mlflow", m)):
                 if r["non2xx"] or r["socket_errors"]: print(f"  ! {who}: {r['non2xx']} non-2xx, {r['socket_errors']} socket errors")
         single, batch = rows[0], rows[1]
-        print("\nbars: single req/s >= 6x MLflow: {}; p99 <= 25 ms: {}; batch texts/s >= 1.5x MLflow: {}".format(
+        print("\nbars: single req/s >= 6x MLflow: {}; p99 <= 25 ms: {}; batch texts/s >= 2x MLflow: {}".format(
             "PASS" if single[3]["rps"] >= 6 * single[4]["rps"] else "FAIL", "PASS" if single[3]["p99"] <= 25 else "FAIL",
-            "PASS" if batch[3]["rps"] >= 1.5 * batch[4]["rps"] else "FAIL"))
+            "PASS" if batch[3]["rps"] >= 2 * batch[4]["rps"] else "FAIL"))
     finally:
         stop(ours); stop(mlf)
     from sentiment_mlops.config import Settings
     rate = in_process(Settings(tracking_uri=uri, model_cache_dir=tmp / "cache"), texts, a.batch)
-    print(f"in-process, one thread, batches of {a.batch}: {rate:,.0f} texts/s; >= 10,000: {'PASS' if rate >= 10_000 else 'FAIL'}")
+    print(f"in-process, one thread, batches of {a.batch}: {rate:,.0f} texts/s; >= 40,000: {'PASS' if rate >= 40_000 else 'FAIL'}")
 
 
 if __name__ == "__main__":
