@@ -37,7 +37,7 @@ def block_fn(scorer, k: int, seen: list[str], tokens, spans):
     "A function computing feature block `k` alone (what `FastScorer.features` does for that block)."
     b, counter, idf, _ = scorer.blocks[k]
     if b["kind"] == "lexicon": return lambda: counter.transform(seen, spans)
-    count = (lambda: counter.counts(seen, tokens)) if b["kind"] == "word" else (lambda: char_wb_counts(seen, counter, b["ngram_range"]))
+    count = (lambda: counter.counts(seen, tokens)) if b["kind"] == "word" else (lambda: char_wb_counts(seen, counter, b["ngram_range"], spans))
     return lambda: tfidf_weight(count(), idf, b["sublinear_tf"], b["norm"] == "l2")
 
 
