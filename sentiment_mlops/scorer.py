@@ -90,7 +90,8 @@ def _joined(docs: list[str], spans=None) -> tuple[np.ndarray, np.ndarray, np.nda
     of them are spaces, and each text's length with its line break (`spans`: the batch's `TokenSpans`, whose code points
     and spaces are the same, framed)."""
     if spans is not None:
-        return (np.concatenate([[32], spans.codes, [32]]).astype(np.uint64), np.concatenate([[True], spans.spaces, [True]]),
+        space = np.array([32], dtype=np.uint64)  # (a uint64 frame: with a plain 32, NumPy would join them as floats)
+        return (np.concatenate([space, spans.codes, space]), np.concatenate([[True], spans.spaces, [True]]),
                 np.diff(spans.bounds, prepend=-1))
     lowered = [d.lower() for d in docs]
     codes = code_points(" " + "\n".join(lowered) + " ")
