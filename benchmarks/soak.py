@@ -115,8 +115,7 @@ def soak(url: str, pid: int, tracking_uri: str, minutes: float, rate: float, tex
         n = 0
         while time.monotonic() < until:
             await asyncio.sleep(min(10, max(0, until - time.monotonic())))
-            h = await asyncio.to_thread(lambda: httpx.get(url + "/health", timeout=10).json())
-            samples.append({"t": time.monotonic() - t0, **sample(pid), "log_pending": h["prediction_log"]["pending"]})
+            samples.append(await asyncio.to_thread(snapshot, url, pid, t0))
             if samples[-1]["t"] >= (n + 1) * every:
                 n += 1
                 if n % 2: await asyncio.to_thread(MlflowClient(tracking_uri).set_registered_model_alias, "SentimentAnalysisModel",
@@ -128,12 +127,17 @@ def soak(url: str, pid: int, tracking_uri: str, minutes: float, rate: float, tex
     return samples, seen
 
 
-def drained(url: str, pid: int, t0: float, within: float = 10.0) -> dict:
-    "A sample taken once the traffic has stopped and the prediction log's backlog is empty, or after `within` seconds."
-    until = time.monotonic() + within
-    while (pending := httpx.get(url + "/health", timeout=10).json()["prediction_log"]["pending"]) and time.monotonic() < until:
-        time.sleep(0.1)
+def snapshot(url: str, pid: int, t0: float) -> dict:
+    "One sample: seconds since `t0`, the server's memory, descriptors and threads, and the prediction log's backlog."
+    pending = httpx.get(url + "/health", timeout=10).json()["prediction_log"]["pending"]
     return {"t": time.monotonic() - t0, **sample(pid), "log_pending": pending}
+
+
+def drained(url: str, pid: int, t0: float, within: float = 10.0) -> dict:
+    "A `snapshot` taken once the traffic has stopped and the prediction log's backlog is empty, or after `within` seconds."
+    until = time.monotonic() + within
+    while (s := snapshot(url, pid, t0))["log_pending"] and time.monotonic() < until: time.sleep(0.1)
+    return s
 
 
 def floor(samples: list[dict], key: str, every: float = 60.0) -> tuple[list[float], list[float]]:
