@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from ..config import DEFAULT_LABELS, STAGING, Settings, redact
 from ..text import normalize_text
-from .data import (load_background, load_dataset, load_extra, load_ood, split_dataset, strip_twitter, unseen,
-                                            with_extra)
+from .data import (load_background, load_dataset, load_extra, load_mail, load_ood, split_dataset,
+                                            strip_twitter, unseen, with_extra)
 from ..drift import build_reference
 from .evaluate import evaluate_run
 from .model import MODEL_DEFAULTS, build_pipeline, fit_pipeline_guard
@@ -106,8 +106,9 @@ def with_stripped_copies(train_df: pd.DataFrame) -> pd.DataFrame:
     stripped = stripped[(stripped["raw"] != frame["raw"]) & (stripped["raw"].str.strip() != "")]
     return pd.concat([frame, stripped.assign(text=stripped["raw"].map(normalize_text))], ignore_index=True)
 
-def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None):
-    "Fit the pipeline of `params.model` on a training frame (`text`, `label`, optional `domain`, `raw`), and its guard on `background`."
+def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None, mail=None):
+    """Fit the pipeline of `params.model` on a training frame (`text`, `label`, optional `domain`, `raw`), and its guard on
+    `background` (labelled) and `mail` (unlabelled prose, for the detector only)."""
     pipe = build_pipeline(params.model, C=params.C, expert_weight=params.expert_weight, nb_share=params.nb_share,
                           lexicon_weight=params.lexicon_weight)
     df = with_stripped_copies(train_df) if params.stripped_copies else train_df.assign(form="as sent", origin=np.arange(len(train_df)))
@@ -116,7 +117,7 @@ def fit_pipeline(params: TrainParams, train_df: pd.DataFrame, background=None):
     pipe.fit(df[["text"]], df["label"].to_numpy(), **kw)
     if background is not None and params.model != "nb":
         fit_pipeline_guard(pipe, df["text"].tolist(), background.frame["text"].tolist(), background.frame["label"], df["form"].to_numpy(),
-                           df["origin"].to_numpy())
+                           df["origin"].to_numpy(), [] if mail is None else mail.frame["text"].tolist())
     return pipe
 
 # %% ../../nbs/02_train.ipynb #cefae77d
@@ -140,7 +141,8 @@ def train(params: TrainParams | None = None, settings: Settings | None = None, *
         steps.update(); steps.set_description(f"fit {params.model} on {len(split.train)} rows")
         t0 = time.perf_counter()
         default_labels = sorted(settings.labels) == sorted(DEFAULT_LABELS)  # (the review sets are rated negative/neutral/positive)
-        pipe = fit_pipeline(params, split.train, load_background(labels=settings.labels) if params.guard and default_labels else None)
+        guard = params.guard and default_labels
+        pipe = fit_pipeline(params, split.train, load_background(labels=settings.labels) if guard else None, load_mail() if guard else None)
         fit_seconds = time.perf_counter() - t0
         steps.update(); steps.set_description("evaluate")
         ood = unseen(load_ood(labels=settings.labels), split.train["text"]) if params.ood and default_labels else None  # (what it saw left out)
