@@ -43,7 +43,7 @@ class TrainParams(BaseModel):
     sample_size: int | None = Field(None, ge=50, description="Train on a stratified sample of this many rows (None: all)")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI (None: from Settings)")
     register_model: bool = Field(True, description="Register a new model version")
-    guard: bool = Field(True, description="Learn the domain guard from the background set (domain_lr, lr; the three default labels)")
+    guard: bool = Field(True, description="Learn the domain guard from the background sets: NYT editorials, and e-mail sentences for the detector (domain_lr, lr; the three default labels)")
     stripped_copies: bool = Field(True, description="Also train on each training tweet stripped of @mentions, links and # (as people type outside Twitter)")
     ood: bool = Field(True, description="Also evaluate on the out-of-domain review set (the three default labels)")
     min_macro_f1: float | None = Field(None, ge=0, le=1, description="Quality floor for `staging` (None: from Settings)")
