@@ -81,9 +81,15 @@ def dense_csr(M: np.ndarray) -> sp.csr_matrix:
     indptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))])
     return sp.csr_matrix((M[nz], np.nonzero(nz)[1].astype(np.int32), indptr.astype(np.int32)), shape=M.shape)
 
+_WORD_CHAR, _SPACE_CHAR = re.compile(r"\w"), re.compile(r"\s")
+
+def _char_class(ch: str) -> int:
+    "0 space, 1 word character, 2 other, 3 `@ # '` (in both of `TOKEN_PATTERN`'s runs): by the regex's own sets."
+    return 3 if ch in "@#'" else 1 if _WORD_CHAR.match(ch) else 0 if _SPACE_CHAR.match(ch) else 2
+
 @functools.cache
-def _bmp_spaces() -> np.ndarray:
-    return np.array([chr(c).isspace() for c in range(0x10000)])  # (no code point beyond the BMP is a space)
+def _bmp_classes() -> np.ndarray:
+    return np.array([_char_class(chr(c)) for c in range(0x10000)], dtype=np.int8)
 
 def _joined(docs: list[str], spans=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`(codes, blank, per_text)` of the lower-cased `docs` joined by line breaks and framed by spaces: the code points, which
@@ -95,7 +101,8 @@ def _joined(docs: list[str], spans=None) -> tuple[np.ndarray, np.ndarray, np.nda
                 np.diff(spans.bounds, prepend=-1))
     lowered = [d.lower() for d in docs]
     codes = code_points(" " + "\n".join(lowered) + " ")
-    return codes, _bmp_spaces()[np.minimum(codes, 0xFFFF)] & (codes <= 0xFFFF), np.fromiter(map(len, lowered), np.int64, len(docs)) + 1
+    blank = (_bmp_classes()[np.minimum(codes, 0xFFFF)] == 0) & (codes <= 0xFFFF)  # (no code point beyond the BMP is a space)
+    return codes, blank, np.fromiter(map(len, lowered), np.int64, len(docs)) + 1
 
 def char_wb_counts(docs: list[str], table: KeyTable, ngram_range: tuple[int, int], spans=None) -> sp.csr_matrix:
     """Counts of `table`'s character n-grams (scikit-learn's `char_wb` analyzer, `ngram_range` from 3 up) in `docs`; column
@@ -161,15 +168,6 @@ def word_arrays(vocabulary: dict, pattern: str, ngram_range=(1, 1)) -> dict | No
 
 # %% ../nbs/01b_scorer.ipynb #385c1470
 TOKEN_PATTERN = r"(?u)[\w@#']+|[^\w\s]+"  # noqa: S105 (a regex, not a secret)
-_WORD_CHAR, _SPACE_CHAR = re.compile(r"\w"), re.compile(r"\s")
-
-def _char_class(ch: str) -> int:
-    "0 space, 1 word character, 2 other, 3 `@ # '` (in both of `TOKEN_PATTERN`'s runs): by the regex's own sets."
-    return 3 if ch in "@#'" else 1 if _WORD_CHAR.match(ch) else 0 if _SPACE_CHAR.match(ch) else 2
-
-@functools.cache
-def _bmp_classes() -> np.ndarray:
-    return np.array([_char_class(chr(c)) for c in range(0x10000)], dtype=np.int8)
 
 def char_classes(codes: np.ndarray) -> np.ndarray:
     "`_char_class` of each code point (a table for the Basic Multilingual Plane, the regex for the rare rest)."
@@ -483,7 +481,7 @@ def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndar
 @patch
 def warm_up(self: FastScorer, texts=("a probe text",)):
     "Build what the scorer would build on first use — the character tables, the off-domain head's lexicon analyzer — and score `texts`."
-    _bmp_classes(); _bmp_spaces()
+    _bmp_classes()
     g = self.meta.get("guard")
     if g and self.__dict__.get("_analyzer") is None: self._analyzer = _lexicon_analyzer(g["lexicon"])
     self.predict(list(texts))
