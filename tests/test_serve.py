@@ -202,6 +202,55 @@ def test_concurrent_requests_are_micro_batched(api):
     assert texts == 200 and calls < 200, (calls, texts)
 
 
+FAST_PATH_BODIES = [  # (content type, body): six valid ones the fast path answers, and every kind it hands on to FastAPI
+    ("application/json", b'{"text": "the crew was lovely"}'),
+    ("application/json; charset=utf-8", b'{"text": "delayed again, worst service ever"}'),
+    ("Application/JSON", b'{"text": "what time does the store open?"}'),
+    ("application/json", b'{"text": "not bad at all", "explain": true}'),
+    ("application/json", b'{"text": "first", "text": "the last one counts"}'),
+    ("application/json", b'{"text": "caf\\u00e9 \\ud83d\\ude00 ok"}'),
+    ("application/json", b'\xef\xbb\xbf{"text": "a byte order mark"}'),
+    ("application/json", '{"text": "in UTF-16"}'.encode("utf-16")),
+    ("application/json", b'{"text": "lone \\ud800 surrogate"}'),
+    ("application/json", b'{"text": "x", "explain": NaN}'),
+    ("application/json", b'{"text": "x", "extra": 1}'),
+    ("application/json", b'{"text": "x", "explain": "yes"}'),
+    ("application/json", b'["a list"]'),
+    ("application/json", b""),
+    ("text/plain", b'{"text": "hi"}'),
+    ("application/vnd.api+json", b'{"text": "hi"}'),
+] + [(kw.get("headers", {}).get("content-type", "application/json"), kw.get("content") or json.dumps(kw["json"]).encode())
+     for _, kw, status, _ in BAD if status != 413]
+
+
+def test_predict_answers_exactly_as_fastapis_route_and_its_fast_path_answers_the_valid_ones(small_model, tmp_path):
+    """`POST /predict` with its fast path answers every body — valid, invalid, odd encodings, other content types — with the
+    status, headers and body of FastAPI's route alone; and with the route removed, the fast path alone answers the valid ones."""
+    from fastapi.testclient import TestClient
+
+    from sentiment_mlops.serve.app import PredictFastPath, create_app
+    s, _ = small_model
+    def app(name: str, fast: bool = True, route: bool = True):
+        a = create_app(Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / name / "cache", log_dir=tmp_path / name / "logs",
+                                reload_check_seconds=0))
+        if not fast: a.user_middleware = [m for m in a.user_middleware if m.cls is not PredictFastPath]
+        if not route: a.router.routes = [r for r in a.router.routes if getattr(r, "path", None) != "/predict"]
+        return a
+    def answers(client) -> list[tuple]:
+        wait_until(lambda: client.get("/ready").status_code == 200)
+        out = []
+        for k, (ctype, content) in enumerate(FAST_PATH_BODIES):
+            r = client.post("/predict", content=content, headers={"content-type": ctype, "x-request-id": f"req-{k}"})
+            out.append((r.status_code, r.headers.get("content-type"), r.headers.get("content-length"), r.content))
+        return out
+    with TestClient(app("both")) as both, TestClient(app("route", fast=False)) as route, TestClient(app("fast", route=False)) as fast:
+        got, want, alone = answers(both), answers(route), answers(fast)
+    assert got == want, [(b, g[0], w[0]) for b, g, w in zip(FAST_PATH_BODIES, got, want) if g != w]
+    assert [w[0] for w in want[:9]] == [200] * 8 + [422]  # (valid: six as orjson reads them, two as only `json.loads` does)
+    assert alone[:6] == want[:6]  # (answered without the route: by the fast path)
+    assert [a[0] for a in alone[6:]] == [404] * (len(want) - 6)  # (the rest was handed on, to no route)
+
+
 def test_admin_reload_needs_the_token_and_switches_version(small_model, tmp_path):
     base, _ = small_model
     s = Settings(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", min_macro_f1=0.5)
