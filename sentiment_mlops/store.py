@@ -8,6 +8,7 @@ __all__ = ['log', 'SCORER_PATH', 'ModelUnavailable', 'ModelURI', 'candidate_alia
            'current_version', 'load_model']
 
 # %% ../nbs/03_store.ipynb #3064f0dc
+import functools
 import json
 import logging
 import os
@@ -205,8 +206,8 @@ class LoadedModel:
     path: Path
     loaded_at: float = field(default_factory=time.time)
 
-    @property
-    def labels(self) -> list[str]: return [str(c) for c in self.predictor.classes_]
+    @functools.cached_property
+    def labels(self) -> list[str]: return [str(c) for c in self.predictor.classes_]  # (read for every answer)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         "Class probabilities of `texts`, columns in the order of `labels`."

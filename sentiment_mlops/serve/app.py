@@ -10,6 +10,7 @@ __all__ = ['SERVICE_ERRORS', 'REPORT_CSP', 'STATIC', 'PAGE_CSP', 'FASTAPI_TELEME
 
 # %% ../../nbs/05j_app.ipynb #bd3af696
 import asyncio
+import collections
 import importlib.metadata
 import json
 import time
@@ -42,13 +43,13 @@ from .tracing import Traced, Tracing
 
 # %% ../../nbs/05j_app.ipynb #bdbb1f29
 def _answers(svc: Service, model, scored: Scored, rows, texts: list[str]) -> list[dict]:
-    "Predictions of `scored`'s `rows` for `texts` (with the domain signal when the model has one), counted by label in the metrics."
-    labels, p = model.labels, scored.proba[rows]
-    best = p.argmax(axis=1)
-    for k, n in enumerate(np.bincount(best, minlength=len(labels)).tolist()):
-        if n: svc.metrics.predictions.labels(labels[k]).inc(n)
-    out = [{"text": t, "label": labels[k], "sentiment": labels[k], "confidence": q[k], "probabilities": dict(zip(labels, q))}
-           for t, k, q in zip(texts, best.tolist(), p.tolist())]
+    """Predictions of `scored`'s `rows` for `texts` (with the domain signal when the model has one), counted by label in the metrics
+    (in plain Python: most calls answer one text, for which NumPy's calls cost more than the work)."""
+    labels, out = model.labels, []
+    for t, q in zip(texts, scored.proba[rows].tolist()):
+        k = max(range(len(q)), key=q.__getitem__)  # (the first of equal maxima, as `argmax`)
+        out.append({"text": t, "label": labels[k], "sentiment": labels[k], "confidence": q[k], "probabilities": dict(zip(labels, q))})
+    for label, n in collections.Counter(a["label"] for a in out).items(): svc.metrics.predicted(label, n)
     if scored.domain is not None:
         for a, flag, score in zip(out, scored.in_domain[rows].tolist(), scored.domain[rows].tolist()): a["in_domain"], a["domain_score"] = flag, score
     return out

@@ -74,6 +74,12 @@ class Metrics:
         self.key_requests = Counter("sentiment_key_requests", "Prediction requests by API key and status (with keys on)", ["key", "status"],
                                     registry=r)
         r.register(CONNECTIONS_REFUSED)
+        self._predicted = {}  # label -> its counter (a label lookup costs more than the update)
+
+    def predicted(self, label: str, n: int = 1):
+        "Count `n` predictions of `label`."
+        if (c := self._predicted.get(label)) is None: c = self._predicted[label] = self.predictions.labels(label)
+        c.inc(n)
 
     def set_drift(self, report: dict):
         "Show a drift report as gauges: the verdict, each signal's adjusted p-value and effect, the estimated accuracy."
