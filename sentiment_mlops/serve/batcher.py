@@ -23,11 +23,13 @@ class ClientGone(RuntimeError):
     "The client of a queued request disconnected before the request was scored: nothing was scored for it."
 
 class MicroBatcher:
-    "Group concurrent `submit(text)` calls into single calls of `predict(texts)` on `executor`."
+    "Group concurrent `submit(text)` calls into single calls of `predict(texts)`: on the event loop up to `inline_chars` characters, else on `executor`."
     def __init__(self, predict: Callable, executor: ThreadPoolExecutor, max_size: int = 64, max_wait_s: float = 0.002,
-                 max_inflight: int = 1, on_batch: Callable | None = None, patience: float = 0.02, trace: Callable | None = None):
+                 max_inflight: int = 1, on_batch: Callable | None = None, patience: float = 0.02, trace: Callable | None = None,
+                 inline_chars: int = 4096):
         self.predict, self.executor, self.max_size, self.max_wait_s = predict, executor, max_size, max_wait_s
         self.max_inflight, self.on_batch, self.patience, self.trace = max_inflight, on_batch, patience, trace
+        self.inline_chars = inline_chars
         self._line, self._running, self._loop, self._idle = deque(), 0, None, None
         self._loaded, self._waiting = False, None  # (the last batch had company; a delayed start is scheduled)
 
@@ -74,7 +76,7 @@ def _start_batches(self: MicroBatcher, waited: bool = False):
             if not fut.done(): batch.append((text, fut)); served.append((span, now - at))  # (one that expired or left is skipped)
         if not batch: break
         self._running, self._loaded = self._running + 1, len(batch) > 1
-        done = self._loop.run_in_executor(self.executor, self._call, [t for t, _ in batch], served)
+        done = self._run([t for t, _ in batch], served)
         done.add_done_callback(partial(self._finish, batch))
     if not self._running and not self._line and self._waiting is None: self._idle.set()
 
@@ -87,6 +89,15 @@ def _settle(self: MicroBatcher, seen: int, quiet: int, until: float):
     quiet = quiet + 1 if n == seen else 0
     if quiet >= QUIET_TURNS or n >= self.max_size or self._loop.time() >= until: self._start_batches(True)
     else: self._waiting = self._loop.call_soon(self._settle, n, quiet, until)
+
+@patch
+def _run(self: MicroBatcher, texts: list[str], served: list[tuple]) -> asyncio.Future:
+    "A future of `_call`'s outcomes: computed now, on the event loop, for a short batch; in a model thread for a longer one."
+    if sum(map(len, texts)) > self.inline_chars: return self._loop.run_in_executor(self.executor, self._call, texts, served)
+    done = self._loop.create_future()
+    try: done.set_result(self._call(texts, served))
+    except Exception as e: done.set_exception(e)  # (as a thread's failure would come back)
+    return done
 
 @patch
 def _call(self: MicroBatcher, texts: list[str], served: list[tuple]) -> list[tuple]:
