@@ -1,6 +1,8 @@
 """Using the cores: single-text throughput of the same server with one and with two worker processes (16 clients, the two
 taking turns), and, for the two workers, that metrics and the prediction log still account for every answer.
 Bar: two workers >= 1.7x one worker's requests per second.
+Each round shows the cores its busiest processes used: two workers are only as fast as the 16 connections are shared
+between them (an asyncio worker accepts every connection waiting when it looks, so one may take them all).
 
     python benchmarks/workers.py [--tracking-uri URI] [--seconds 8] [--rounds 2]
 """
@@ -23,11 +25,21 @@ def answered(run: dict) -> int:
     return int(re.search(r"(\d+) requests in", run["raw"])[1]) - run["non2xx"]
 
 
+def cpu_by_process(pid: int) -> dict[int, float]:
+    "CPU time (user and system) so far of the server and of each of its child processes (the workers), by process id."
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    ticks = {p: sum(map(int, Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[11:13])) for p in [pid, *map(int, kids)]}
+    return {p: t / os.sysconf("SC_CLK_TCK") for p, t in ticks.items()}
+
+
 def cpu_seconds(pid: int) -> float:
     "CPU time (user and system) of the server and its worker processes so far."
-    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    ticks = sum(sum(map(int, Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[11:13])) for p in [pid, *map(int, kids)])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_by_process(pid).values())
+
+
+def busiest(before: dict, after: dict, seconds: float, n: int = 2) -> list[float]:
+    "Cores used by the `n` busiest processes between two `cpu_by_process` readings."
+    return sorted(((after[p] - before.get(p, 0.0)) / seconds for p in after), reverse=True)[:n]
 
 
 def counted(url: str) -> int:
@@ -64,17 +76,18 @@ def main():
         runs = {1: [], 2: []}
         for _ in range(a.rounds):
             for n, s in servers.items():
-                c0, w0 = cpu_seconds(s.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+                c0, w0 = cpu_by_process(s.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
                 runs[n].append(wrk(s.url, "/predict", bodies, a.seconds, 16))
-                w1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                runs[n][-1].update(cores=(cpu_seconds(s.proc.pid) - c0) / a.seconds,
+                w1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_by_process(s.proc.pid)
+                runs[n][-1].update(cores=(sum(c1.values()) - sum(c0.values())) / a.seconds, workers=busiest(c0, c1, a.seconds, n),
                                    client=(w1.ru_utime + w1.ru_stime - w0.ru_utime - w0.ru_stime) / a.seconds)
         med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p99", "cores", "client")} for n, rs in runs.items()}
         print(f"single text, 16 clients, wrk {a.seconds} s, median of {a.rounds} alternating rounds")
         for n in (1, 2):
             print(f"  {n} worker{'s' if n > 1 else ' '} {med[n]['rps']:8.0f} req/s  p99 {med[n]['p99']:6.2f} ms  "
                   f"CPU: server {med[n]['cores']:.2f}, wrk {med[n]['client']:.2f} of {os.cpu_count()} cores  "
-                  "(rounds: " + ", ".join(f"{r['rps']:.0f}" for r in runs[n]) + ")")
+                  "(rounds: " + ", ".join(f"{r['rps']:.0f} [{' + '.join(f'{c:.2f}' for c in r['workers'])}]" for r in runs[n]) + ")")
+        print("  [ ]: cores used by the busiest process(es) of each round — the two workers share the 16 connections as the kernel hands them out")
         ratio = med[2]["rps"] / med[1]["rps"]
         sent = sum(answered(r) for r in runs[2])
         got = (counted(servers[2].url) - before[2][0], logged(tmp / "logs2") - before[2][1])
