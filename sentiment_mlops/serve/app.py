@@ -34,7 +34,7 @@ from ..feedback import UnknownPrediction
 from ..scorer import Scored
 from ..text import MAX_TEXT_CHARS, text_problem
 from .http import (Admission, KeyGate, Observe, ReadBody, _replay, install_error_handlers, require_admin,
-                                         require_bearer)
+                                         require_bearer, scope_header)
 from .schemas import (EXAMPLE_TEXTS, BatchResponse, FeedbackAnswer, PredictResponse, error_responses, feedback_model,
                                            request_models)
 from .protocols import ProtocolError, mlflow_answer, mlflow_texts, v2_answer, v2_metadata, v2_outputs, v2_request
@@ -97,8 +97,7 @@ SERVICE_ERRORS = {ModelNotReady: _not_ready, Overloaded: _overloaded}  # the ser
 
 def _is_json(scope) -> bool:
     "Whether the request says its body is `application/json` (parameters aside), as FastAPI reads JSON bodies."
-    ct = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
-    return ct.partition(b";")[0].strip().lower() == b"application/json"
+    return scope_header(scope, b"content-type", b"").partition(b";")[0].strip().lower() == b"application/json"
 
 class PredictFastPath:
     """ASGI middleware: a valid `POST /predict` answered by `_predict_answer` in front of FastAPI's routing; anything else goes on

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['log', 'LATENCY_BUCKETS', 'BATCH_BUCKETS', 'VERDICT_LEVELS', 'CONNECTIONS_REFUSED', 'MAX_KEY_LABELS',
-           'MAX_FAILED_ATTEMPTS', 'Metrics', 'whole_body', 'ReadBody', 'Observe', 'Admission', 'install_error_handlers',
-           'KeyGate', 'require_bearer', 'require_admin', 'rate_limit']
+           'MAX_FAILED_ATTEMPTS', 'Metrics', 'scope_header', 'whole_body', 'ReadBody', 'Observe', 'Admission',
+           'install_error_handlers', 'KeyGate', 'require_bearer', 'require_admin', 'rate_limit']
 
 # %% ../../nbs/05d_http.ipynb #3a4c28de
 import hmac
@@ -121,10 +121,14 @@ async def _answer(send, status: int, error: str, retry_after: int | None = None,
     await send(start); await send({"type": "http.response.body", "body": body})
 
 # %% ../../nbs/05d_http.ipynb #a8234fbd
+def scope_header(scope, name: bytes, default: bytes | None = None) -> bytes | None:
+    "The first value of the (lower-case) header `name` in an ASGI `scope`, else `default`."
+    return next((v for k, v in scope["headers"] if k == name), default)
+
 async def whole_body(scope, receive, max_bytes: int) -> dict | tuple[int, str] | None:
     """A request's whole body as one ASGI message; `(status, error)` if it is refused (400: a bad `Content-Length`, 413: over
     `max_bytes`); `None` if the client left."""
-    length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    length = scope_header(scope, b"content-length")
     if length is not None and not length.isdigit(): return 400, "invalid Content-Length"
     too_big = 413, f"request body larger than {max_bytes} bytes"
     if length is not None and int(length) > max_bytes: return too_big
@@ -285,7 +289,7 @@ class KeyGate:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] not in self.paths: return await self.app(scope, receive, send)
-        got = self.ring.check(next((v for k, v in scope["headers"] if k == b"authorization"), None), "predict")
+        got = self.ring.check(scope_header(scope, b"authorization"), "predict")
         if isinstance(got, ApiKey):
             scope.setdefault("state", {})["key_id"] = got.id
             self._count(got.id, 200)
