@@ -32,11 +32,6 @@ def cpu_by_process(pid: int) -> dict[int, float]:
     return {p: t / os.sysconf("SC_CLK_TCK") for p, t in ticks.items()}
 
 
-def cpu_seconds(pid: int) -> float:
-    "CPU time (user and system) of the server and its worker processes so far."
-    return sum(cpu_by_process(pid).values())
-
-
 def busiest(before: dict, after: dict, seconds: float, n: int = 2) -> list[float]:
     "Cores used by the `n` busiest processes between two `cpu_by_process` readings."
     return sorted(((after[p] - before.get(p, 0.0)) / seconds for p in after), reverse=True)[:n]
@@ -87,7 +82,7 @@ def main():
             print(f"  {n} worker{'s' if n > 1 else ' '} {med[n]['rps']:8.0f} req/s  p99 {med[n]['p99']:6.2f} ms  "
                   f"CPU: server {med[n]['cores']:.2f}, wrk {med[n]['client']:.2f} of {os.cpu_count()} cores  "
                   "(rounds: " + ", ".join(f"{r['rps']:.0f} [{' + '.join(f'{c:.2f}' for c in r['workers'])}]" for r in runs[n]) + ")")
-        print("  [ ]: cores used by the busiest process(es) of each round — the two workers share the 16 connections as the kernel hands them out")
+        print("  [ ]: cores used by the busiest process(es) of each round — the two workers share the 16 connections as their event loops accept them")
         ratio = med[2]["rps"] / med[1]["rps"]
         sent = sum(answered(r) for r in runs[2])
         got = (counted(servers[2].url) - before[2][0], logged(tmp / "logs2") - before[2][1])
