@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['TOKEN_PATTERN', 'LEXICON', 'LEXICON_COLUMNS', 'FORMAT', 'WORD_ARRAYS', 'LEXICON_ARRAYS', 'LEXICON_WORDS', 'NORMALIZE',
-           'KeyTable', 'ngram_hashes', 'code_points', 'term_hashes', 'count_matrix', 'dense_csr', 'char_wb_counts',
-           'tfidf_weight', 'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes', 'token_spans',
-           'span_hashes', 'TokenSpans', 'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon',
+           'KeyTable', 'ngram_hashes', 'code_points', 'term_hashes', 'count_matrix', 'dense_csr', 'product',
+           'char_wb_counts', 'tfidf_weight', 'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes',
+           'token_spans', 'span_hashes', 'TokenSpans', 'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon',
            'lexicon_reference', 'Lexicon', 'FastScorer', 'lexicon_scores', 'guard_features', 'Scored', 'score_texts',
            'answer_frame']
 
@@ -70,8 +70,9 @@ def count_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> 
     first = np.flatnonzero(new)
     u = k[first].astype(np.int64)
     indptr = np.searchsorted(u, np.arange(shape[0] + 1, dtype=np.int64) * width)
-    indices = u - np.repeat(np.arange(shape[0], dtype=np.int64) * width, np.diff(indptr))
-    X = sp.csr_matrix((np.diff(first, append=len(k)).astype(float), indices.astype(np.int32), indptr.astype(np.int32)), shape=shape)
+    indices = u - np.repeat(np.arange(shape[0], dtype=np.int64) * width, indptr[1:] - indptr[:-1])
+    counts = np.empty(len(first)); counts[:-1] = first[1:] - first[:-1]; counts[-1:] = len(k) - first[-1:]
+    X = sp.csr_matrix((counts, indices.astype(np.int32), indptr.astype(np.int32)), shape=shape)
     X.has_canonical_format = True
     return X
 
@@ -80,6 +81,15 @@ def dense_csr(M: np.ndarray) -> sp.csr_matrix:
     nz = M != 0
     indptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))])
     return sp.csr_matrix((M[nz], np.nonzero(nz)[1].astype(np.int32), indptr.astype(np.int32)), shape=M.shape)
+
+def product(X, W: np.ndarray) -> np.ndarray:
+    """`X @ W` with each row summed term by term in column order, as SciPy multiplies a sparse matrix — so that a row's
+    scores do not depend on the rest of the batch (BLAS's blocked sums would). A dense `X` (a few columns) is summed column
+    by column: its zeros add nothing, so this is the product of `dense_csr(X)` to the last bit, without building it."""
+    if sp.issparse(X): return X @ W
+    Y = np.zeros((X.shape[0], W.shape[1]))
+    for j in range(X.shape[1]): Y += X[:, j, None] * W[j]
+    return Y
 
 _WORD_CHAR, _SPACE_CHAR = re.compile(r"\w"), re.compile(r"\s")
 
@@ -96,9 +106,10 @@ def _joined(docs: list[str], spans=None) -> tuple[np.ndarray, np.ndarray, np.nda
     of them are spaces, and each text's length with its line break (`spans`: the batch's `TokenSpans`, whose code points
     and spaces are the same, framed)."""
     if spans is not None:
-        space = np.array([32], dtype=np.uint64)  # (a uint64 frame: with a plain 32, NumPy would join them as floats)
-        return (np.concatenate([space, spans.codes, space]), np.concatenate([[True], spans.spaces, [True]]),
-                np.diff(spans.bounds, prepend=-1))
+        codes, blank = np.full(len(spans.codes) + 2, 32, dtype=np.uint64), np.ones(len(spans.codes) + 2, dtype=bool)
+        codes[1:-1], blank[1:-1] = spans.codes, spans.spaces
+        per_text = spans.bounds.copy(); per_text[1:] -= spans.bounds[:-1]; per_text[:1] += 1
+        return codes, blank, per_text
     lowered = [d.lower() for d in docs]
     codes = code_points(" " + "\n".join(lowered) + " ")
     blank = (_bmp_classes()[np.minimum(codes, 0xFFFF)] == 0) & (codes <= 0xFFFF)  # (no code point beyond the BMP is a space)
@@ -132,7 +143,7 @@ def tfidf_weight(X: sp.csr_matrix, idf: np.ndarray, sublinear: bool, l2: bool) -
     if sublinear: np.log(X.data, out=X.data); X.data += 1
     X.data *= idf[X.indices]
     if l2:
-        counts = np.diff(X.indptr)
+        counts = X.indptr[1:] - X.indptr[:-1]
         norms = np.sqrt(np.bincount(np.repeat(np.arange(X.shape[0]), counts), weights=X.data ** 2, minlength=X.shape[0]))
         norms[norms == 0] = 1.0  # (an empty row stays empty)
         X.data /= np.repeat(norms, counts)
@@ -330,10 +341,13 @@ class Lexicon:
         if not self.table.is_unique: raise ValueError("corrupt lexicon: two words share a hash")
         self.mean, self.scale = mean, scale
 
+    def standardised(self, docs: list[str], spans: TokenSpans | None = None) -> np.ndarray:
+        "The standardised features of `docs`, one row per text (`spans`: their `TokenSpans`, if already known)."
+        return (self.raw(docs, spans) - self.mean) * self.scale
+
     def transform(self, docs: list[str], spans: TokenSpans | None = None) -> sp.csr_matrix:
-        """The standardised features of `docs`, one row per text (`spans`: their `TokenSpans`, if already known); sparse
-        like the other blocks, so that a row's product does not depend on the rest of the batch."""
-        return dense_csr((self.raw(docs, spans) - self.mean) * self.scale)
+        "`standardised` as a sparse matrix, like the other blocks (what the training pipeline's transformer gives)."
+        return dense_csr(self.standardised(docs, spans))
 
 @patch
 def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window: int = 3, flip: float = -0.74) -> np.ndarray:
@@ -344,13 +358,14 @@ def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window:
     nt, long = np.zeros(len(k), bool), np.flatnonzero(ends - starts >= 3)  # (a shorter token cannot end in "n't")
     e = ends[long]
     nt[long] = (codes[e - 3] == _NT[0]) & (codes[e - 2] == _NT[1]) & (codes[e - 1] == _NT[2])
-    c = np.concatenate([[0], np.cumsum((self.negators.get_indexer(h) >= 0) | nt)])  # negators up to each token
+    c = np.zeros(len(k) + 1, dtype=np.int64); np.cumsum((self.negators.get_indexer(h) >= 0) | nt, out=c[1:])  # negators up to each token
     at = k - np.searchsorted(doc, doc)  # each token's position in its text
     negated = rated & (c[k] - c[k - np.minimum(at, window)] > 0)
     v = np.where(rated, self.valence[j], 0.0) * np.where(negated, flip, 1.0)
     is_but = h == _BUT
     bd, ba = doc[is_but], at[is_but]
-    first = np.flatnonzero(np.diff(bd, prepend=-1))  # (each text's first "but": `doc` is sorted)
+    new = np.ones(len(bd), dtype=bool); new[1:] = bd[1:] != bd[:-1]
+    first = np.flatnonzero(new)  # (each text's first "but": `doc` is sorted)
     but = np.full(nd, -1); but[bd[first]] = ba[first]
     v *= np.where(but[doc] < 0, 1.0, np.where(at < but[doc], 0.5, 1.5))
     pos, neg = rated & (v > 0), rated & (v <= 0)
@@ -383,10 +398,17 @@ class FastScorer:
             if not counter.is_unique: raise ValueError("corrupt scorer: two character n-grams share a hash")
         return b, counter, a("idf"), a("weights")
 
-    @property
+    @functools.cached_property
     def words(self) -> WordCounter | None:
         "The word-level counter (tokenizer and vocabulary), `None` if the model has no word features."
         return next((c for b, c, _, _ in self.blocks if b["kind"] == "word"), None)
+
+    @functools.cached_property
+    def expert_columns(self) -> np.ndarray:
+        "For a domain mixture: each domain's first expert column (-1: the domain has no expert)."
+        column = np.full(max(self.meta["domain_columns"][1], 2), -1)
+        for e in self.meta["experts"]: column[e["domain_index"]] = e["column"]
+        return column
 
     def oov_rates(self, texts: list[str]) -> list[float | None]:
         "Per text: the share of word tokens not in the word vocabulary (`None` for a text without tokens)."
@@ -406,7 +428,7 @@ def features(self: FastScorer, texts: list[str], tokens=None, spans: TokenSpans 
     if tokens is None and spans is None: tokens, spans = self.tokenize(texts)
     out = []
     for b, counter, idf, _ in self.blocks:
-        if b["kind"] == "lexicon": out.append(counter.transform(texts, spans)); continue
+        if b["kind"] == "lexicon": out.append(counter.standardised(texts, spans)); continue
         X = counter.counts(texts, tokens) if b["kind"] == "word" else char_wb_counts(texts, counter, b["ngram_range"], spans)
         out.append(tfidf_weight(X, idf, b["sublinear_tf"], b["norm"] == "l2"))
     return out
@@ -415,7 +437,7 @@ def features(self: FastScorer, texts: list[str], tokens=None, spans: TokenSpans 
 def scores(self: FastScorer, texts: list[str], tokens=None, spans: TokenSpans | None = None) -> np.ndarray:
     "Every linear score of the model (classes, domains, experts) for `texts`: one product per block."
     S = np.tile(self.bias, (len(texts), 1))
-    for X, (_, _, _, W) in zip(self.features(texts, tokens, spans), self.blocks): S += X @ W
+    for X, (_, _, _, W) in zip(self.features(texts, tokens, spans), self.blocks): S += product(X, W)
     return S
 
 # %% ../nbs/01b_scorer.ipynb #12c9febc
@@ -436,8 +458,7 @@ def _mixture(self: FastScorer, S: np.ndarray) -> np.ndarray:
     if m["experts"]:
         d0, nd = m["domain_columns"]
         dom = (S[:, d0] > 0).astype(int) if nd == 1 else S[:, d0:d0 + nd].argmax(axis=1)
-        column = np.full(max(nd, 2), -1)  # each domain's first expert column (-1: no expert)
-        for e in m["experts"]: column[e["domain_index"]] = e["column"]
+        column = self.expert_columns
         rows = np.flatnonzero(column[dom] >= 0)
         experts = S[rows[:, None], column[dom[rows], None] + np.arange(k)]  # every row's expert scores at once
         w = m["expert_weight"]
@@ -475,7 +496,7 @@ def _outputs(self: FastScorer, S: np.ndarray, texts: list[str]) -> tuple[np.ndar
     if len(off):
         if self.__dict__.get("_analyzer") is None: self._analyzer = _lexicon_analyzer(g["lexicon"])
         X = guard_features(logp[off], [texts[i] for i in off], self._analyzer)
-        logp[off] = dense_csr(X) @ self.arrays["guard_weights"] + self.arrays["guard_bias"]  # (sparse: row by row, as above)
+        logp[off] = product(X, self.arrays["guard_weights"]) + self.arrays["guard_bias"]
     return _softmax(logp), domain
 
 @patch
