@@ -10,7 +10,6 @@ __all__ = ['SERVICE_ERRORS', 'REPORT_CSP', 'STATIC', 'PAGE_CSP', 'FASTAPI_TELEME
 
 # %% ../../nbs/05j_app.ipynb #bd3af696
 import asyncio
-import collections
 import importlib.metadata
 import json
 import time
@@ -42,16 +41,18 @@ from .service import ModelNotReady, Overloaded, Service
 from .tracing import Traced, Tracing
 
 # %% ../../nbs/05j_app.ipynb #bdbb1f29
-def _answers(svc: Service, model, scored: Scored, rows, texts: list[str]) -> list[dict]:
-    """Predictions of `scored`'s `rows` for `texts` (with the domain signal when the model has one), counted by label in the metrics
-    (in plain Python: most calls answer one text, for which NumPy's calls cost more than the work)."""
-    labels, out = model.labels, []
-    for t, q in zip(texts, scored.proba[rows].tolist()):
+def _answers(svc: Service, model, scored: Scored, rows: list[int] | None, texts: list[str]) -> list[dict]:
+    """Predictions of `scored`'s `rows` (`None`: all) for `texts` (with the domain signal when the model has one), counted by label in
+    the metrics (in plain Python: most calls answer one text of a batch, for which NumPy's calls cost more than the work)."""
+    labels, out, counts = model.labels, [], {}
+    pick = (lambda a: a.tolist()) if rows is None else (lambda a: [a[i].tolist() for i in rows])  # (a row's own `tolist`: no copy)
+    for t, q in zip(texts, pick(scored.proba)):
         k = max(range(len(q)), key=q.__getitem__)  # (the first of equal maxima, as `argmax`)
         out.append({"text": t, "label": labels[k], "sentiment": labels[k], "confidence": q[k], "probabilities": dict(zip(labels, q))})
-    for label, n in collections.Counter(a["label"] for a in out).items(): svc.metrics.predicted(label, n)
+        counts[labels[k]] = counts.get(labels[k], 0) + 1
+    for label, n in counts.items(): svc.metrics.predicted(label, n)
     if scored.domain is not None:
-        for a, flag, score in zip(out, scored.in_domain[rows].tolist(), scored.domain[rows].tolist()): a["in_domain"], a["domain_score"] = flag, score
+        for a, flag, score in zip(out, pick(scored.in_domain), pick(scored.domain)): a["in_domain"], a["domain_score"] = flag, score
     return out
 
 def _record(svc: Service, request: Request, model, texts, preds, oov):
@@ -130,7 +131,7 @@ def add_predict_routes(app: FastAPI, svc: Service):
         "Classify up to `SENTIMENT_MAX_BATCH_ITEMS` texts in one call."
         model, scored = await svc.predict_batch(req.texts, request)
         svc.metrics.batch_size.observe(len(req.texts))
-        preds = _answers(svc, model, scored, slice(None), req.texts)
+        preds = _answers(svc, model, scored, None, req.texts)
         _record(svc, request, model, scored.texts, preds, scored.oov)
         if req.explain: await _explain(svc, model, preds, scored.texts)
         return _respond({"predictions": preds, "model": {"name": model.name, "version": model.version},
@@ -143,7 +144,7 @@ async def _scored_answers(svc: Service, request: Request, texts: list[str]):
     "Score `texts` like a `/predict/batch`: counted, logged; `(model, Scored)`."
     model, scored = await svc.predict_batch(texts, request)
     svc.metrics.batch_size.observe(len(texts))
-    _record(svc, request, model, scored.texts, _answers(svc, model, scored, slice(None), texts), scored.oov)
+    _record(svc, request, model, scored.texts, _answers(svc, model, scored, None, texts), scored.oov)
     return model, scored
 
 _MLFLOW_ERROR = {"description": "A request MLflow's protocol cannot read, in MLflow's form", "content": {"application/json": {"schema": {
