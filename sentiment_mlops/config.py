@@ -29,9 +29,9 @@ DEFAULT_LABELS = ("negative", "neutral", "positive")
 EXTRA_DOMAIN = "production"  # the domain of labelled texts exported from production, unless named otherwise
 
 # %% ../nbs/00a_config.ipynb #be13717e
-def utc_now() -> str:
-    "The current UTC time as ISO 8601 with milliseconds and a `Z`, e.g. `2026-01-31T12:00:00.123Z`."
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_now(t: float | None = None) -> str:
+    "The UTC time `t` (seconds since the epoch; default: now) as ISO 8601 with milliseconds and a `Z`, e.g. `2026-01-31T12:00:00.123Z`."
+    return (datetime.now(UTC) if t is None else datetime.fromtimestamp(t, UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 # %% ../nbs/00a_config.ipynb #d9411f55
 _USERINFO = re.compile(r"(?<=://)[^\s'\"<>]*@")  # (greedy: up to the last @ of the address)

@@ -110,7 +110,7 @@ class PredictionLog:
         with self._lock:
             if self._queued_bytes + size > self.max_pending_bytes: return self._drop(len(texts), "queue full")
             self._queued_bytes += size
-        self._q.put((utc_now(), request_id, model.name, model.version, texts, preds, oov, extra, items, size))
+        self._q.put((time.time(), request_id, model.name, model.version, texts, preds, oov, extra, items, size))
 
     def _notice(self, what: str | None):
         if what: self.notices.append(what); self.on_notice(what)
@@ -137,7 +137,8 @@ def coins(n: int, p: float) -> list[bool]:
 
 @patch
 def _records(self: PredictionLog, item) -> list[bytes]:
-    ts, rid, name, version, texts, preds, oov, extra, items, _ = item
+    t, rid, name, version, texts, preds, oov, extra, items, _ = item
+    ts = utc_now(t)  # (formatted here, in the writer thread: not on the event loop)
     oov, extra, items = oov if oov is not None else [None] * len(texts), extra or {}, items or [{}] * len(texts)
     return [orjson.dumps({"ts": ts, "request_id": rid, "item": i, "model": name, "version": version,
                           **{k: p[k] for k in LOGGED_FIELDS if k in p}, **extra, **own,

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-import uuid
+import secrets
 from collections import deque
 
 from fastapi import FastAPI, HTTPException, Request
@@ -184,8 +184,8 @@ class Observe:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http": return await self.app(scope, receive, send)
         t0, status = time.perf_counter(), 500
-        rid = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        rid = scope_header(scope, b"x-request-id", b"").decode("latin-1")
+        rid = rid if _REQUEST_ID.match(rid) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = rid
         async def send_with_id(msg):
             nonlocal status
