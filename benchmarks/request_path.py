@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from common import REPO, body, production_store, recorded, stop, test_texts
-from sentiment_mlops.scorer import char_wb_counts, tfidf_weight
+from sentiment_mlops.scorer import char_wb_counts, product, tfidf_weight
 from explain_cost import serve
 from servers import Server, free_port, wait_for, wrk
 
@@ -36,7 +36,7 @@ def timed(fn, repeat: int) -> float:
 def block_fn(scorer, k: int, seen: list[str], tokens, spans):
     "A function computing feature block `k` alone (what `FastScorer.features` does for that block)."
     b, counter, idf, _ = scorer.blocks[k]
-    if b["kind"] == "lexicon": return lambda: counter.transform(seen, spans)
+    if b["kind"] == "lexicon": return lambda: counter.standardised(seen, spans)
     count = (lambda: counter.counts(seen, tokens)) if b["kind"] == "word" else (lambda: char_wb_counts(seen, counter, b["ngram_range"], spans))
     return lambda: tfidf_weight(count(), idf, b["sublinear_tf"], b["norm"] == "l2")
 
@@ -50,7 +50,7 @@ def stages(scorer, texts: list[str], repeat: int) -> list[tuple[str, float]]:
         out.append((f"features: {b['kind']}" + (f" {tuple(b['ngram_range'])}" if "ngram_range" in b else ""),
                     timed(block_fn(scorer, k, seen, tokens, spans), repeat)))
     features = scorer.features(seen, tokens, spans)
-    out.append(("products (all blocks)", timed(lambda: [X @ W for X, (*_, W) in zip(features, scorer.blocks)], repeat)))
+    out.append(("products (all blocks)", timed(lambda: [product(X, W) for X, (*_, W) in zip(features, scorer.blocks)], repeat)))
     S = scorer.scores(seen, tokens, spans)
     out.append(("mixture and guard head", timed(lambda: scorer._outputs(S.copy(), seen), repeat)))
     if scorer.words is not None: out.append(("OOV rates", timed(lambda: scorer.words.oov_rates(seen, tokens), repeat)))
