@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['TOKEN_PATTERN', 'LEXICON', 'LEXICON_COLUMNS', 'FORMAT', 'WORD_ARRAYS', 'LEXICON_ARRAYS', 'LEXICON_WORDS', 'NORMALIZE',
-           'KeyTable', 'ngram_hashes', 'code_points', 'term_hashes', 'count_matrix', 'dense_csr', 'product',
-           'char_wb_counts', 'tfidf_weight', 'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes',
+           'KeyTable', 'ngram_hashes', 'code_points', 'term_hashes', 'run_starts', 'count_matrix', 'dense_csr',
+           'product', 'char_wb_counts', 'tfidf_weight', 'pack_strings', 'unpack_strings', 'word_arrays', 'char_classes',
            'token_spans', 'span_hashes', 'TokenSpans', 'token_spans_of', 'token_runs', 'WordCounter', 'vader_lexicon',
            'lexicon_reference', 'Lexicon', 'FastScorer', 'lexicon_scores', 'guard_features', 'Scored', 'score_texts',
            'answer_frame']
@@ -59,6 +59,11 @@ def term_hashes(terms: list[str]) -> np.ndarray:
     for n, ids in by_len.items(): hashes[ids] = ngram_hashes(code_points("".join(terms[i] for i in ids)), n)[::n]
     return hashes
 
+def run_starts(a: np.ndarray) -> np.ndarray:
+    "Where each run of equal values in the 1-D array `a` starts (the index of its first element)."
+    new = np.ones(len(a), dtype=bool); new[1:] = a[1:] != a[:-1]
+    return np.flatnonzero(new)
+
 def count_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
     """The CSR matrix counting each `(row, col)` pair: sorted, no duplicates. One NumPy sort of the keys `row·width + col`
     (32-bit where they fit), which NumPy vectorises: 2.5x faster than a radix sort by 16-bit stable argsorts, and SciPy's
@@ -66,8 +71,7 @@ def count_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> 
     width = shape[1]
     k = rows.astype(np.int64) * width + cols
     k = np.sort(k.astype(np.uint32) if shape[0] * width < 2**32 else k)
-    new = np.ones(len(k), dtype=bool); new[1:] = k[1:] != k[:-1]
-    first = np.flatnonzero(new)
+    first = run_starts(k)
     u = k[first].astype(np.int64)
     indptr = np.searchsorted(u, np.arange(shape[0] + 1, dtype=np.int64) * width)
     indices = u - np.repeat(np.arange(shape[0], dtype=np.int64) * width, indptr[1:] - indptr[:-1])
@@ -364,8 +368,7 @@ def raw(self: Lexicon, docs: list[str], spans: TokenSpans | None = None, window:
     v = np.where(rated, self.valence[j], 0.0) * np.where(negated, flip, 1.0)
     is_but = h == _BUT
     bd, ba = doc[is_but], at[is_but]
-    new = np.ones(len(bd), dtype=bool); new[1:] = bd[1:] != bd[:-1]
-    first = np.flatnonzero(new)  # (each text's first "but": `doc` is sorted)
+    first = run_starts(bd)  # (each text's first "but": `doc` is sorted)
     but = np.full(nd, -1); but[bd[first]] = ba[first]
     v *= np.where(but[doc] < 0, 1.0, np.where(at < but[doc], 0.5, 1.5))
     pos, neg = rated & (v > 0), rated & (v <= 0)
