@@ -1,8 +1,9 @@
 """Using the cores: single-text throughput of the same server with one and with two worker processes (16 clients, the two
 taking turns), and, for the two workers, that metrics and the prediction log still account for every answer.
 Bar: two workers >= 1.7x one worker's requests per second.
-Each round shows the cores its busiest processes used: two workers are only as fast as the 16 connections are shared
-between them (an asyncio worker accepts every connection waiting when it looks, so one may take them all).
+Each round shows the cores its busiest processes used (each worker listens on a socket of its own, so the kernel shares
+the 16 connections between them), and the run the CPU an answer cost with one and with two workers: what bounds the ratio
+on this machine, beside the cores wrk itself needs.
 
     python benchmarks/workers.py [--tracking-uri URI] [--seconds 8] [--rounds 2]
 """
@@ -82,7 +83,10 @@ def main():
             print(f"  {n} worker{'s' if n > 1 else ' '} {med[n]['rps']:8.0f} req/s  p99 {med[n]['p99']:6.2f} ms  "
                   f"CPU: server {med[n]['cores']:.2f}, wrk {med[n]['client']:.2f} of {os.cpu_count()} cores  "
                   "(rounds: " + ", ".join(f"{r['rps']:.0f} [{' + '.join(f'{c:.2f}' for c in r['workers'])}]" for r in runs[n]) + ")")
-        print("  [ ]: cores used by the busiest process(es) of each round — the two workers share the 16 connections as their event loops accept them")
+        print("  [ ]: cores used by the busiest process(es) of each round")
+        per = {n: 1e6 * med[n]["cores"] / med[n]["rps"] for n in (1, 2)}
+        print(f"CPU per answer: one worker {per[1]:.0f} µs, two workers {per[2]:.0f} µs (each has half the clients: smaller micro-batches); "
+              f"the cores wrk leaves allow two workers at most {(os.cpu_count() - med[2]['client']) / med[1]['cores']:.2f}x one at one worker's cost")
         ratio = med[2]["rps"] / med[1]["rps"]
         sent = sum(answered(r) for r in runs[2])
         got = (counted(servers[2].url) - before[2][0], logged(tmp / "logs2") - before[2][1])
