@@ -2,8 +2,8 @@
 taking turns), and, for the two workers, that metrics and the prediction log still account for every answer.
 Bar: two workers >= 1.7x one worker's requests per second.
 Each round shows the cores its busiest processes used (each worker listens on a socket of its own, so the kernel shares
-the 16 connections between them), and the run the CPU an answer cost with one and with two workers: what bounds the ratio
-on this machine, beside the cores wrk itself needs.
+the 16 connections between them); the run ends with the CPU an answer costs — with one worker, with two, and with one worker
+given 8 clients, each of two workers' share — which, with the cores wrk itself needs, bounds the ratio on this machine.
 
     python benchmarks/workers.py [--tracking-uri URI] [--seconds 8] [--rounds 2]
 """
@@ -55,6 +55,15 @@ def logged(log_dir: Path, settle_s: float = 2.0) -> int:
         last = n; time.sleep(settle_s)
 
 
+def measured(server, bodies: list[str], seconds: int, clients: int, workers: int) -> dict:
+    "A wrk run of `POST /predict` with the cores the server (`cores`), its `workers` busiest processes and wrk (`client`) used."
+    c0, w0 = cpu_by_process(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = wrk(server.url, "/predict", bodies, seconds, clients)
+    w1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_by_process(server.proc.pid)
+    return {**run, "cores": (sum(c1.values()) - sum(c0.values())) / seconds, "workers": busiest(c0, c1, seconds, workers),
+            "client": (w1.ru_utime + w1.ru_stime - w0.ru_utime - w0.ru_stime) / seconds}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tracking-uri"); ap.add_argument("--seconds", type=int, default=8); ap.add_argument("--rounds", type=int, default=2)
@@ -71,12 +80,8 @@ def main():
         before = {n: (counted(s.url), logged(tmp / f"logs{n}")) for n, s in servers.items()}
         runs = {1: [], 2: []}
         for _ in range(a.rounds):
-            for n, s in servers.items():
-                c0, w0 = cpu_by_process(s.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
-                runs[n].append(wrk(s.url, "/predict", bodies, a.seconds, 16))
-                w1, c1 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_by_process(s.proc.pid)
-                runs[n][-1].update(cores=(sum(c1.values()) - sum(c0.values())) / a.seconds, workers=busiest(c0, c1, a.seconds, n),
-                                   client=(w1.ru_utime + w1.ru_stime - w0.ru_utime - w0.ru_stime) / a.seconds)
+            for n, s in servers.items(): runs[n].append(measured(s, bodies, a.seconds, 16, n))
+        half = measured(servers[1], bodies, a.seconds, 8, 1)  # (one worker with the clients each of two has)
         med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p99", "cores", "client")} for n, rs in runs.items()}
         print(f"single text, 16 clients, wrk {a.seconds} s, median of {a.rounds} alternating rounds")
         for n in (1, 2):
@@ -84,9 +89,10 @@ def main():
                   f"CPU: server {med[n]['cores']:.2f}, wrk {med[n]['client']:.2f} of {os.cpu_count()} cores  "
                   "(rounds: " + ", ".join(f"{r['rps']:.0f} [{' + '.join(f'{c:.2f}' for c in r['workers'])}]" for r in runs[n]) + ")")
         print("  [ ]: cores used by the busiest process(es) of each round")
-        per = {n: 1e6 * med[n]["cores"] / med[n]["rps"] for n in (1, 2)}
-        print(f"CPU per answer: one worker {per[1]:.0f} µs, two workers {per[2]:.0f} µs (each has half the clients: smaller micro-batches); "
-              f"the cores wrk leaves allow two workers at most {(os.cpu_count() - med[2]['client']) / med[1]['cores']:.2f}x one at one worker's cost")
+        per = {n: 1e6 * r["cores"] / r["rps"] for n, r in (*med.items(), ("half", half))}
+        print(f"CPU per answer: one worker {per[1]:.0f} µs, two workers {per[2]:.0f} µs; one worker with 8 clients (each of two workers' share, so"
+              f" smaller micro-batches) {per['half']:.0f} µs. The cores wrk leaves allow two workers at most "
+              f"{(os.cpu_count() - med[2]['client']) / med[1]['cores']:.2f}x one at one worker's cost per answer")
         ratio = med[2]["rps"] / med[1]["rps"]
         sent = sum(answered(r) for r in runs[2])
         got = (counted(servers[2].url) - before[2][0], logged(tmp / "logs2") - before[2][1])
