@@ -64,6 +64,12 @@ def wait_until(fn, timeout: float = 30, every: float = 0.2):
     raise TimeoutError(f"condition not met in {timeout}s")
 
 
+def every_worker_answers(url: str) -> bool:
+    "Whether 20 new connections in a row all get 200 from `url` (the workers are handed connections by a hash, so each is asked)."
+    try: return all(httpx.get(url, timeout=5).status_code == 200 for _ in range(20))
+    except httpx.HTTPError: return False  # (a worker still starting, or being replaced)
+
+
 class Server:
     "A running subprocess serving HTTP at `url`; its output goes to `log`."
     def __init__(self, proc, url, log: Path): self.proc, self.url, self.log = proc, url, log
@@ -93,7 +99,7 @@ def api_server(tmp_path: Path, env: dict, args=(), wait="/health", name="api"):
     try:
         if wait: wait_for(server.url + wait, proc=proc)
         if wait and "--workers" in map(str, args):  # each worker is ready on its own: see every one answer
-            wait_until(lambda: all(httpx.get(server.url + wait, timeout=5).status_code == 200 for _ in range(20)), timeout=120)
+            wait_until(lambda: every_worker_answers(server.url + wait), timeout=120)
         yield server
     finally:
         server.stop()

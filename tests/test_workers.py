@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from servers import api_env, api_server, wait_until
+from servers import api_env, api_server, every_worker_answers, wait_until
 
 
 def workers_of(pid: int) -> list[int]:
@@ -31,12 +31,6 @@ def accepted(pids: list[int], port: int, n: int) -> dict[int, int] | None:
     "The connections to `port` each of `pids` holds, once they hold `n` in all (else `None`)."
     counts = {p: established(p, port) for p in pids}
     return counts if sum(counts.values()) == n else None
-
-
-def every_worker_ready(url: str) -> bool:
-    "Whether 20 new connections in a row are all answered 200 by `/ready` (the kernel hands them to the workers by a hash)."
-    try: return all(httpx.get(url + "/ready", timeout=5).status_code == 200 for _ in range(20))
-    except httpx.HTTPError: return False
 
 
 def test_connections_opened_at_once_are_shared_by_the_workers(small_model, tmp_path):
@@ -63,6 +57,6 @@ def test_a_worker_that_dies_is_replaced_on_its_socket(small_model, tmp_path):
         before = workers_of(api.proc.pid)
         os.kill(before[0], signal.SIGKILL)
         after = wait_until(lambda: [w for w in [workers_of(api.proc.pid)] if len(w) == 2 and before[0] not in w], timeout=60)[0]
-        wait_until(lambda: every_worker_ready(api.url), timeout=120)
+        wait_until(lambda: every_worker_answers(api.url + "/ready"), timeout=120)
         answers = [httpx.post(api.url + "/predict", json={"text": f"flight {i} was fine"}, timeout=5).status_code for i in range(40)]
     assert before[1] in after and answers == [200] * 40, (before, after, answers)
