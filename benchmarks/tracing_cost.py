@@ -1,6 +1,7 @@
-"""What tracing costs: the same server with tracing off and on (every request sampled, spans exported over OTLP/HTTP to a
-local collector stand-in), single-text requests at 16 clients, the two taking turns.
-Bar: with tracing on, p99 grows by at most 10 %.
+"""What tracing costs: the same server with tracing off, on as configured by default (a caller's sampled trace always
+continued, 1 % of the traces the service starts itself kept), and on for every request (`parentbased_always_on`); spans
+exported over OTLP/HTTP to a local collector stand-in; single-text requests at 16 clients, the three taking turns.
+Bar: with tracing on (default sampling), p99 grows by at most 10 %. Tracing every request is measured and shown, not barred.
 
     python benchmarks/tracing_cost.py [--tracking-uri URI] [--seconds 10] [--rounds 3]
 """
@@ -36,23 +37,27 @@ def main():
     base = {"MLFLOW_TRACKING_URI": uri, "SENTIMENT_MODEL_CACHE_DIR": str(tmp / "cache"), "SENTIMENT_LOG_DIR": str(tmp / "logs")}
     traced = {**base, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{collector.server_port}/v1/traces",
               **dict(v.split("=", 1) for v in a.otel)}
+    every = {**traced, "OTEL_TRACES_SAMPLER": "parentbased_always_on"}
     servers = {}
-    for name, env in (("off", base), ("on", traced)):
+    for name, env in (("off", base), ("on", traced), ("every", every)):
         servers[name], _ = start_api(env, tmp / f"{name}.log")
     try:
         bodies = [body({"text": t}) for t in texts]
         for s in servers.values(): wrk(s.url, "/predict", bodies, 3, 16)  # warm up
-        runs = {"off": [], "on": []}
+        runs = {name: [] for name in servers}
         for _ in range(a.rounds):
             for name, s in servers.items(): runs[name].append(wrk(s.url, "/predict", bodies, a.seconds, 16))
         med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")} for n, rs in runs.items()}
         print(f"single text, 16 clients, wrk {a.seconds} s, median of {a.rounds} alternating rounds; "
               f"{Collector.received / 2**20:.1f} MiB of spans exported")
-        for name in ("off", "on"):
-            print(f"  tracing {name:<4} {med[name]['rps']:8.0f} req/s  p50 {med[name]['p50']:6.2f} ms  p99 {med[name]['p99']:6.2f} ms  "
+        labels = {"off": "tracing off", "on": "on, default sampling", "every": "on, every request"}
+        for name in servers:
+            print(f"  {labels[name]:<21} {med[name]['rps']:6.0f} req/s  p50 {med[name]['p50']:6.2f} ms  p99 {med[name]['p99']:6.2f} ms  "
                   "(rounds p99: " + ", ".join(f"{r['p99']:.1f}" for r in runs[name]) + ")")
+        every_growth = med["every"]["p99"] / med["off"]["p99"] - 1
+        print(f"tracing every request: p99 {every_growth:+.1%}, req/s {med['every']['rps'] / med['off']['rps'] - 1:+.1%} (shown, not barred)")
         growth = med["on"]["p99"] / med["off"]["p99"] - 1
-        print(f"bar: p99 grows by at most 10 % with tracing on: {growth:+.1%} — {'PASS' if growth <= 0.10 else 'FAIL'}")
+        print(f"bar: p99 grows by at most 10 % with tracing on (default sampling): {growth:+.1%} — {'PASS' if growth <= 0.10 else 'FAIL'}")
     finally:
         for s in servers.values(): stop(s)
         collector.shutdown()

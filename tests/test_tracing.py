@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from servers import api_env, api_server
 from sentiment_mlops.config import Settings
@@ -83,6 +84,25 @@ def test_a_batch_request_and_a_shed_one_are_traced(traced):
     finally: gate.inside -= 10**6
     shed = [s for s in exporter.get_finished_spans() if s.attributes.get("http.response.status_code") == 503][-1]
     assert (shed.name, shed.attributes["sentiment.shed_reason"]) == ("POST /predict", "queue_full")
+
+
+def test_a_sampled_out_request_gets_no_span_no_model_call_span_and_no_trace_id_in_the_log(small_model, tmp_path):
+    "With a sampler that keeps only callers' sampled traces: 16 requests without `traceparent` leave no trace; one with it does."
+    s, _ = small_model
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF)); provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = Settings(tracking_uri=s.tracking_uri, model_cache_dir=tmp_path / "cache", log_dir=tmp_path / "logs", reload_check_seconds=0)
+    with TestClient(create_app(settings, tracing=Tracing(provider))) as client:
+        while client.get("/ready").status_code != 200: time.sleep(0.05)
+        exporter.clear()
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda i: client.post("/predict", json={"text": f"flight {i}"}, headers={"X-Request-ID": f"out-{i}"}).status_code,
+                                  range(16)))
+        assert set(codes) == {200} and exporter.get_finished_spans() == ()
+        assert client.post("/predict", json={"text": "kept"}, headers={"traceparent": CALLER, "X-Request-ID": "kept"}).status_code == 200
+        assert {sp.name for sp in exporter.get_finished_spans()} == {"POST /predict", "model call"}
+    lines = [json.loads(x) for x in (tmp_path / "logs" / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 17 and [x["request_id"] for x in lines if "trace_id" in x] == ["kept"]
 
 
 def test_tracing_is_off_unless_the_otel_variables_ask(small_model, tmp_path):
