@@ -107,7 +107,7 @@ def model_call(self: Tracing, served: list[tuple], texts: int):
 
 # %% ../../nbs/05f_tracing.ipynb #d460087c
 class Traced:
-    "ASGI middleware: a span per request (`Tracing.request_span`), ended with its status."
+    "ASGI middleware: a span per sampled request (`Tracing.request_span`), ended with its status; the others pass straight on."
     def __init__(self, app, tracing: Tracing): self.app, self.tracing = app, tracing
 
     async def __call__(self, scope, receive, send):
